@@ -1,0 +1,89 @@
+"""Cross-cutting REST helpers: one error shape for every endpoint, and pagination."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from evalsite.errors import ConflictError
+
+logger = logging.getLogger(__name__)
+
+
+def validation_error_to_dict(exc: DjangoValidationError) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {
+            ("non_field_errors" if field == "__all__" else field): [
+                str(m) for err in errors for m in err.messages
+            ]
+            for field, errors in exc.error_dict.items()
+        }
+    return {"non_field_errors": [str(m) for m in exc.messages]}
+
+
+def _flatten_message(errors) -> str:
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            inner = _flatten_message(value)
+            if inner:
+                return inner if key in ("non_field_errors", "detail") else f"{key}: {inner}"
+        return ""
+    if isinstance(errors, list):
+        for value in errors:
+            inner = _flatten_message(value)
+            if inner:
+                return inner
+        return ""
+    return str(errors)
+
+
+def error_response(message: str, *, status_code: int, errors=None, code: str = "") -> Response:
+    body: dict = {"message": message}
+    if errors:
+        body["errors"] = errors
+    if code:
+        body["code"] = code
+    return Response(body, status=status_code)
+
+
+def exception_handler(exc, context):
+    """Every API error is JSON: ``{"message": str, "errors": {field: [str]}, "code": str}``."""
+    if isinstance(exc, DjangoValidationError):
+        errors = validation_error_to_dict(exc)
+        return error_response(
+            _flatten_message(errors) or "Invalid input.",
+            status_code=status.HTTP_400_BAD_REQUEST,
+            errors=errors,
+            code="invalid",
+        )
+    if isinstance(exc, ConflictError):
+        return error_response(exc.message, status_code=status.HTTP_409_CONFLICT, code=exc.code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        errors = data if isinstance(data, dict) else {"non_field_errors": data}
+        response.data = {
+            "message": _flatten_message(errors) or "Invalid input.",
+            "errors": errors,
+            "code": "invalid",
+        }
+    else:
+        detail = data.get("detail", "") if isinstance(data, dict) else data
+        response.data = {
+            "message": str(detail),
+            "code": getattr(detail, "code", "") or exc.default_code,
+        }
+    return response

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+
+
+def _database_ok() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any failure means unhealthy; the reason is reported
+        return False, exc.__class__.__name__
+    return True, connection.vendor
+
+
+def _broker_ok() -> tuple[bool, str]:
+    if not settings.REDIS_URL:
+        # The ORM broker lives in the database checked above.
+        return _database_ok()[0], "orm"
+    try:
+        import redis
+
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+        )
+        client.ping()
+    except Exception as exc:  # any failure means unhealthy
+        return False, f"redis ({exc.__class__.__name__})"
+    return True, "redis"
+
+
+def healthz(request):
+    db_ok, db_info = _database_ok()
+    broker_ok, broker_info = _broker_ok()
+    healthy = db_ok and broker_ok
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "database": {"ok": db_ok, "backend": db_info},
+        "broker": {"ok": broker_ok, "backend": broker_info},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)

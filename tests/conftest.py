@@ -1,0 +1,114 @@
+"""Shared fixtures: an owner (admin), an editor, a viewer and an outsider, their projects,
+API keys and clients. Every app's tests build on these."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from rest_framework.test import APIClient
+
+from projects.models import Membership, Project, Role
+from projects.services import api_key_create
+
+
+@pytest.fixture
+def make_user(db):
+    User = get_user_model()
+
+    def make(username: str, **extra):
+        return User.objects.create_user(username=username, password="pw-" + username, **extra)
+
+    return make
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner", email="owner@example.com")
+
+
+@pytest.fixture
+def editor(make_user):
+    return make_user("editor", email="editor@example.com")
+
+
+@pytest.fixture
+def viewer(make_user):
+    return make_user("viewer", email="viewer@example.com")
+
+
+@pytest.fixture
+def outsider(make_user):
+    return make_user("outsider", email="outsider@example.com")
+
+
+@pytest.fixture
+def project(owner, editor, viewer):
+    project = Project.objects.create(name="Acme", slug="acme")
+    Membership.objects.create(user=owner, project=project, role=Role.ADMIN)
+    Membership.objects.create(user=editor, project=project, role=Role.EDITOR)
+    Membership.objects.create(user=viewer, project=project, role=Role.VIEWER)
+    return project
+
+
+@pytest.fixture
+def other_project(outsider):
+    project = Project.objects.create(name="Other", slug="other")
+    Membership.objects.create(user=outsider, project=project, role=Role.ADMIN)
+    return project
+
+
+def _api_client_for(user) -> APIClient:
+    _, raw = api_key_create(user=user, name="test")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.raw_key = raw
+    return client
+
+
+@pytest.fixture
+def api(owner, project):
+    """An API client authenticated as the project's admin."""
+    return _api_client_for(owner)
+
+
+@pytest.fixture
+def editor_api(editor, project):
+    return _api_client_for(editor)
+
+
+@pytest.fixture
+def viewer_api(viewer, project):
+    return _api_client_for(viewer)
+
+
+@pytest.fixture
+def outsider_api(outsider, other_project):
+    return _api_client_for(outsider)
+
+
+@pytest.fixture
+def anon_api():
+    return APIClient()
+
+
+def _web_client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def web(owner, project):
+    """A browser-like Django test client logged in as the project's admin."""
+    return _web_client_for(owner)
+
+
+@pytest.fixture
+def viewer_web(viewer, project):
+    return _web_client_for(viewer)
+
+
+@pytest.fixture
+def outsider_web(outsider, other_project):
+    return _web_client_for(outsider)
