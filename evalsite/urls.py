@@ -38,6 +38,7 @@ urlpatterns = [
     path("projects/switch/", project_views.project_switch, name="project_switch"),
     path("projects/<uuid:project_id>/", include(project_areas)),
     path("v1/", include(api_v1)),
+    path("v2/gen-ai/", include("metrics.api.gradient_urls")),
     path("v2/gen-ai/", include("runs.api.gradient_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
