@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
 
@@ -31,6 +32,7 @@ def _broker_ok() -> tuple[bool, str]:
     return True, "redis"
 
 
+@login_not_required
 def healthz(request):
     db_ok, db_info = _database_ok()
     broker_ok, broker_info = _broker_ok()
