@@ -1,1 +1,362 @@
-from django.db import models  # noqa: F401
+"""Evaluation runs: the frozen plan (entries and metric bindings), one task per dataset row
+and entry, one result per task and metric binding, and saved test cases.
+
+The engine (``runs.engine``) moves rows between states with conditional updates only; these
+models hold the state and the behaviour of a single instance.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    CANCELLING = "cancelling", "Cancelling"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIALLY_SUCCEEDED = "partially_succeeded", "Partially succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING)
+FINISHED_RUN_STATUSES = (
+    RunStatus.SUCCEEDED,
+    RunStatus.PARTIALLY_SUCCEEDED,
+    RunStatus.FAILED,
+    RunStatus.CANCELED,
+)
+
+
+class RunMode(models.TextChoices):
+    WITH_WORKFLOW = "with_workflow", "With workflow"
+    DATASET_ONLY = "dataset_only", "Dataset only"
+
+
+class RunPhase(models.TextChoices):
+    PLANNING = "planning", "Planning"
+    RUNNING_DATASET = "running_dataset", "Running dataset"
+    EVALUATING_RESULTS = "evaluating_results", "Evaluating results"
+    FINISHED = "finished", "Finished"
+
+
+class TaskStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CLAIMED = "claimed", "Claimed"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class EvaluationTestCase(models.Model):
+    """A saved, versioned run template (the Gradient dialect's unit of evaluation)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="evaluation_test_cases"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    dataset = models.ForeignKey(
+        "datasets.Dataset",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="evaluation_test_cases",
+    )
+    metrics = models.JSONField(default=list, blank=True, help_text="List of metric ids.")
+    star_metric = models.JSONField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+        indexes = [models.Index(fields=["project", "name"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def snapshot(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "dataset_id": str(self.dataset_id) if self.dataset_id else None,
+            "metrics": list(self.metrics),
+            "star_metric": self.star_metric,
+        }
+
+
+class EvaluationTestCaseVersion(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    test_case = models.ForeignKey(
+        EvaluationTestCase, on_delete=models.CASCADE, related_name="versions"
+    )
+    version = models.PositiveIntegerField()
+    snapshot = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["test_case", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["test_case", "version"], name="test_case_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.test_case_id} v{self.version}"
+
+
+class EvaluationRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="evaluation_runs"
+    )
+    name = models.CharField(max_length=200)
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="evaluation_runs"
+    )
+    mode = models.CharField(max_length=20, choices=RunMode.choices)
+    status = models.CharField(max_length=24, choices=RunStatus.choices, default=RunStatus.PENDING)
+    phase = models.CharField(max_length=24, choices=RunPhase.choices, default=RunPhase.PLANNING)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_progress_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time a drainer wrote a batch (sweeper heartbeat)."
+    )
+    error_description = models.TextField(blank=True, default="")
+    config = models.JSONField(default=list, help_text="The frozen config; secrets excluded.")
+    star_binding = models.ForeignKey(
+        "MetricBinding", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    star_threshold = models.FloatField(null=True, blank=True)
+    pass_status = models.BooleanField(null=True, blank=True)
+    total_tasks = models.IntegerField(default=0)
+    succeeded_tasks = models.IntegerField(default=0)
+    failed_tasks = models.IntegerField(default=0)
+    canceled_tasks = models.IntegerField(default=0)
+    summaries = models.JSONField(default=dict, blank=True)
+    test_case = models.ForeignKey(
+        EvaluationTestCase,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="evaluation_runs",
+    )
+    test_case_version = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [
+            models.Index(fields=["project", "-queued_at"], name="run_project_queued"),
+            models.Index(fields=["status"], name="run_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="run_unique_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_RUN_STATUSES
+
+    @property
+    def is_dataset_only(self) -> bool:
+        return self.mode == RunMode.DATASET_ONLY
+
+    @property
+    def done_tasks(self) -> int:
+        return self.succeeded_tasks + self.failed_tasks + self.canceled_tasks
+
+    @property
+    def progress(self) -> float:
+        if self.is_finished:
+            return 1.0
+        if not self.total_tasks:
+            return 0.0
+        return min(1.0, self.done_tasks / self.total_tasks)
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in (RunStatus.PENDING, RunStatus.RUNNING)
+
+    @property
+    def can_rerun(self) -> bool:
+        return self.is_finished and self.failed_tasks > 0
+
+    @property
+    def can_download(self) -> bool:
+        return self.is_finished
+
+
+class RunEntry(models.Model):
+    """One element of the run's config: an optional pinned workflow version and its input
+    mapping. Metric bindings hang off entries."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="entries")
+    position = models.PositiveIntegerField(default=0)
+    workflow_version = models.ForeignKey(
+        "workflows.WorkflowVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="run_entries",
+    )
+    input_selector = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="run_entry_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"entry {self.position} of {self.run_id}"
+
+
+class MetricBinding(models.Model):
+    """A pinned metric version with the selectors feeding its inputs. ``position`` orders the
+    metric columns of the whole run."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="bindings")
+    entry = models.ForeignKey(RunEntry, on_delete=models.CASCADE, related_name="bindings")
+    position = models.PositiveIntegerField(default=0)
+    metric_version = models.ForeignKey(
+        "metrics.MetricVersion", on_delete=models.PROTECT, related_name="run_bindings"
+    )
+    input_selector = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="run_binding_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"binding {self.position} of {self.run_id}"
+
+
+class RunTask(models.Model):
+    """One dataset row through one entry. Status moves by conditional updates only."""
+
+    id = models.BigAutoField(primary_key=True)
+    # The run and entry FKs are covered by the composite unique/index below.
+    run = models.ForeignKey(
+        EvaluationRun, on_delete=models.CASCADE, related_name="tasks", db_index=False
+    )
+    entry = models.ForeignKey(
+        RunEntry, on_delete=models.CASCADE, related_name="tasks", db_index=False
+    )
+    item = models.ForeignKey(
+        "datasets.DatasetItem", on_delete=models.PROTECT, related_name="run_tasks"
+    )
+    position = models.IntegerField(help_text="The dataset item's position.")
+    status = models.CharField(max_length=12, choices=TaskStatus.choices, default=TaskStatus.PENDING)
+    attempts = models.IntegerField(default=0)
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    input_tokens = models.IntegerField(null=True, blank=True)
+    output_tokens = models.IntegerField(null=True, blank=True)
+    chunks = models.JSONField(default=list, blank=True)
+    spans = models.JSONField(default=list, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "entry", "item"], name="run_task_unique_item")
+        ]
+        indexes = [
+            # Claims and progress counts: WHERE run_id = ? AND status = ? ORDER BY id.
+            models.Index(fields=["run", "status", "id"], name="run_task_claim"),
+            # Results pages: keyset over (position, id) within a run.
+            models.Index(fields=["run", "position", "id"], name="run_task_position"),
+            # The sweeper only looks at claimed rows: a tiny partial index.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status="claimed"),
+                name="run_task_lease",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.status})"
+
+
+class MetricResult(models.Model):
+    """Exactly one per (task, binding): written by upsert, never by plain insert."""
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(
+        EvaluationRun, on_delete=models.CASCADE, related_name="results", db_index=False
+    )
+    task = models.ForeignKey(
+        RunTask, on_delete=models.CASCADE, related_name="results", db_index=False
+    )
+    binding = models.ForeignKey(
+        MetricBinding, on_delete=models.CASCADE, related_name="results", db_index=False
+    )
+    number_value = models.FloatField(null=True, blank=True)
+    string_value = models.TextField(null=True, blank=True)
+    reasoning = models.TextField(blank=True, default="")
+    error_description = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["task", "binding"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "binding"], name="metric_result_unique")
+        ]
+        indexes = [
+            # Summaries per binding and results sorted by a metric's value.
+            models.Index(fields=["binding", "number_value"], name="metric_result_value"),
+        ]
+
+    def __str__(self) -> str:
+        return f"result {self.pk}"
+
+    @property
+    def is_error(self) -> bool:
+        return bool(self.error_description)
