@@ -89,4 +89,6 @@ def items_page(
         items = items[:limit]
         has_previous = after is not None and after >= 0
     next_after = items[-1].position if items and has_more else None
-    return ItemPage(items=items, has_more=has_more, next_after=next_after, has_previous=has_previous)
+    return ItemPage(
+        items=items, has_more=has_more, next_after=next_after, has_previous=has_previous
+    )
