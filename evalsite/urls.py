@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from evalsite.health import healthz
 from projects import views as project_views
+from workflows.views_demo import demo_agent_endpoint
 
 project_areas = [
     path("", project_views.project_detail, name="project_detail"),
@@ -25,6 +26,7 @@ api_v1 = [
 urlpatterns = [
     path("", project_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("demo-agent/answer", demo_agent_endpoint, name="demo_agent_answer"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

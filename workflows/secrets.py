@@ -28,6 +28,11 @@ def _fernet(key_material: str, secret_key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def key_material() -> bytes:
+    """Bytes the secret fingerprints are keyed with (never shown)."""
+    return (getattr(settings, "EVALSITE_ENCRYPTION_KEY", "") or settings.SECRET_KEY).encode()
+
+
 def _cipher() -> Fernet:
     return _fernet(getattr(settings, "EVALSITE_ENCRYPTION_KEY", "") or "", settings.SECRET_KEY)
 
@@ -74,11 +79,4 @@ def mask(value):
         return {"env": value["env"], "secret": True}
     if isinstance(value, dict) and "encrypted" in value:
         return {"secret": True, "value": MASK}
-    return value
-
-
-def hash_form(value):
-    """A stable stand-in for hashing: an env reference by name, a stored secret as a marker."""
-    if isinstance(value, dict) and "encrypted" in value:
-        return {"encrypted": MASK}
     return value

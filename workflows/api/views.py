@@ -1,0 +1,105 @@
+"""REST endpoints for workflows (Bearer auth): list/create, detail/delete, versions, try."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from projects.access import project_for_user
+from projects.models import Role
+from workflows import selectors, services
+from workflows.api import serializers as s
+
+PROJECT_PARAM = OpenApiParameter("project_id", str, required=True, description="Project UUID.")
+TAGS = ["workflows"]
+
+
+def _project(request, *, role=Role.VIEWER):
+    query = s.ProjectQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return project_for_user(request.user, query.validated_data["project_id"], role=role)
+
+
+def _workflow_out(workflow) -> dict:
+    return s.WorkflowOut(workflow).data
+
+
+class WorkflowListApi(APIView):
+    @extend_schema(parameters=[PROJECT_PARAM], responses=s.WorkflowListOut, tags=TAGS)
+    def get(self, request):
+        project = _project(request)
+        workflows = list(selectors.workflows_for_project(project).select_related("created_by"))
+        latest = selectors.latest_versions(workflows)
+        data = s.WorkflowOut(workflows, many=True, context={"latest": latest}).data
+        return Response({"data": data})
+
+
+class WorkflowCreateApi(APIView):
+    @extend_schema(
+        parameters=[PROJECT_PARAM], request=s.WorkflowIn, responses={201: s.WorkflowOut}, tags=TAGS
+    )
+    def post(self, request):
+        project = _project(request, role=Role.EDITOR)
+        body = s.WorkflowIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        workflow = services.workflow_create(
+            project=project, user=request.user, **body.validated_data
+        )
+        return Response(_workflow_out(workflow), status=status.HTTP_201_CREATED)
+
+
+class WorkflowsApi(WorkflowListApi, WorkflowCreateApi):
+    """GET lists, POST creates (one path, two operations)."""
+
+
+class WorkflowDetailApi(APIView):
+    @extend_schema(responses=s.WorkflowOut, tags=TAGS)
+    def get(self, request, workflow_id):
+        return Response(_workflow_out(selectors.workflow_for_user(request.user, workflow_id)))
+
+    @extend_schema(responses=s.WorkflowOut, tags=TAGS)
+    def delete(self, request, workflow_id):
+        workflow = selectors.workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+        return Response(_workflow_out(services.workflow_delete(workflow=workflow)))
+
+
+class VersionsApi(APIView):
+    @extend_schema(responses=s.VersionListOut, tags=TAGS)
+    def get(self, request, workflow_id):
+        workflow = selectors.workflow_for_user(request.user, workflow_id)
+        versions = workflow.versions.select_related("workflow", "created_by").order_by("-number")
+        return Response({"data": s.VersionOut(versions, many=True).data})
+
+    @extend_schema(request=s.VersionIn, responses={201: s.VersionOut, 200: s.VersionOut}, tags=TAGS)
+    def post(self, request, workflow_id):
+        workflow = selectors.workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+        body = s.VersionIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        version, created = services.workflow_version_create(
+            workflow=workflow, user=request.user, **body.validated_data
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(s.VersionOut(version).data, status=code)
+
+
+class VersionDetailApi(APIView):
+    @extend_schema(responses=s.VersionOut, tags=TAGS)
+    def get(self, request, workflow_id, version_id):
+        workflow = selectors.workflow_for_user(request.user, workflow_id)
+        version = selectors.version_for_workflow(workflow, version_id)
+        return Response(s.VersionOut(version).data)
+
+
+class VersionTryApi(APIView):
+    @extend_schema(request=s.TryIn, responses=s.TryOut, tags=TAGS)
+    def post(self, request, workflow_id, version_id):
+        workflow = selectors.workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
+        version = selectors.version_for_workflow(workflow, version_id)
+        body = s.TryIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = services.workflow_version_try(
+            version=version, inputs=body.validated_data["inputs"]
+        )
+        return Response(s.TryOut(result.as_dict()).data)

@@ -1,0 +1,53 @@
+"""Demo seed: the offline demo agent registered twice, as a Python workflow and over HTTP
+(served by this app at /demo-agent/answer). Idempotent: looks up by name first."""
+
+from __future__ import annotations
+
+from workflows import services
+from workflows.conf import public_url
+from workflows.models import Workflow, WorkflowKind
+
+INPUTS = [{"name": "question", "description": "A question about Acme Robotics.", "required": True}]
+OUTPUTS = [{"name": "answer", "description": "The agent's answer."}]
+PYTHON_NAME = "Acme support agent (Python)"
+HTTP_NAME = "Acme support agent (HTTP)"
+
+
+def demo_workflows() -> list[dict]:
+    return [
+        {
+            "name": PYTHON_NAME,
+            "kind": WorkflowKind.PYTHON,
+            "description": "Answers questions from the bundled Acme Robotics handbook, offline.",
+            "config": {"callable": "workflows.demo_agent.answer_question", "max_concurrency": 8},
+        },
+        {
+            "name": HTTP_NAME,
+            "kind": WorkflowKind.HTTP,
+            "description": "The same demo agent called over HTTP at this app's "
+            "/demo-agent/answer endpoint.",
+            "config": {
+                "url": f"{public_url()}/demo-agent/answer",
+                "method": "POST",
+                "body_template": {"question": "{{question}}"},
+                "output_paths": {"answer": "$.answer"},
+                "input_tokens_path": "$.usage.input_tokens",
+                "output_tokens_path": "$.usage.output_tokens",
+                "chunks_path": "$.chunks",
+                "spans_path": "$.spans",
+                "timeout_s": 10,
+                "max_retries": 2,
+                "max_concurrency": 8,
+            },
+        },
+    ]
+
+
+def seed(*, project, user) -> list[str]:
+    lines = []
+    for spec in demo_workflows():
+        if Workflow.objects.filter(project=project, name=spec["name"]).exists():
+            continue
+        services.workflow_create(project=project, user=user, inputs=INPUTS, outputs=OUTPUTS, **spec)
+        lines.append(f"created workflow {spec['name']}")
+    return lines

@@ -1,0 +1,40 @@
+"""The demo agent over HTTP, served by the app itself (no session: it only answers from the
+bundled public corpus). ``POST /demo-agent/answer`` with ``{"question": "..."}``."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from workflows.demo_agent import answer_question
+
+MAX_BODY = 64 * 1024
+
+
+@csrf_exempt
+@require_POST
+def demo_agent_endpoint(request):
+    if len(request.body) > MAX_BODY:
+        return JsonResponse({"error": "The request body is too large."}, status=413)
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return JsonResponse({"error": "The body must be JSON."}, status=400)
+    question = data.get("question") if isinstance(data, dict) else None
+    if not isinstance(question, str) or not question.strip():
+        return JsonResponse({"error": "Give a non-empty string 'question'."}, status=400)
+    result = answer_question(question=question)
+    return JsonResponse(
+        {
+            "answer": result["answer"],
+            "chunks": result["chunks"],
+            "usage": {
+                "input_tokens": result["input_tokens"],
+                "output_tokens": result["output_tokens"],
+            },
+            "spans": result["spans"],
+        }
+    )
