@@ -1,0 +1,163 @@
+"""The built-in metrics every project shares (``Metric.project`` is null).
+
+``ensure_builtin_metrics()`` creates them idempotently (a data migration calls it, so every
+database has them). When a definition here changes, the metric gets a new version; existing
+versions are never rewritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from metrics.registry import get_implementation
+
+
+@dataclass(frozen=True)
+class Builtin:
+    key: str
+    name: str
+    implementation: str
+    description: str = ""
+    params: dict = field(default_factory=dict)
+    category: str | None = None
+
+
+CATALOGUE: tuple[Builtin, ...] = (
+    Builtin("exact_match", "Exact match", "exact_match"),
+    Builtin(
+        "exact_match_relaxed",
+        "Exact match (ignore case and spacing)",
+        "exact_match",
+        "1 when the response equals the expected text, ignoring case and runs of whitespace.",
+        {"case_sensitive": False, "collapse_whitespace": True},
+    ),
+    Builtin("squad_exact_match", "Exact match (SQuAD)", "squad_exact_match"),
+    Builtin("squad_f1", "Token F1 (SQuAD)", "squad_f1"),
+    Builtin("contains", "Contains", "contains"),
+    Builtin("contains_any", "Contains any", "contains_any"),
+    Builtin("contains_all", "Contains all", "contains_all"),
+    Builtin("not_contains", "Does not contain", "not_contains"),
+    Builtin("starts_with", "Starts with", "starts_with"),
+    Builtin("regex_match", "Regex match", "regex_match"),
+    Builtin("json_valid", "JSON valid", "json_valid"),
+    Builtin("json_schema_valid", "JSON schema valid", "json_schema_valid"),
+    Builtin("json_equal", "JSON equal", "json_equal"),
+    Builtin("bleu", "BLEU", "bleu"),
+    Builtin("chrf", "chrF", "chrf"),
+    Builtin(
+        "rouge_1",
+        "ROUGE-1",
+        "rouge",
+        "Unigram-overlap F-measure (rouge-score).",
+        {"rouge_type": "rouge1"},
+    ),
+    Builtin(
+        "rouge_2",
+        "ROUGE-2",
+        "rouge",
+        "Bigram-overlap F-measure (rouge-score).",
+        {"rouge_type": "rouge2"},
+    ),
+    Builtin(
+        "rouge_l",
+        "ROUGE-L",
+        "rouge",
+        "Longest-common-subsequence F-measure (rouge-score).",
+        {"rouge_type": "rougeL"},
+    ),
+    Builtin("levenshtein_similarity", "Levenshtein similarity", "levenshtein_similarity"),
+    Builtin(
+        "numeric_closeness",
+        "Numeric closeness",
+        "numeric_closeness",
+        "1 when the response is within 1% (or 1e-6) of the expected number, else 0.",
+        {"rel_tol": 0.01, "abs_tol": 1e-6},
+    ),
+    Builtin(
+        "length_in_range",
+        "Response length (1-4000 characters)",
+        "length_in_range",
+        "1 when the response has between 1 and 4000 characters, else 0.",
+        {"min": 1, "max": 4000},
+    ),
+    Builtin(
+        "word_count_in_range",
+        "Word count (1-300 words)",
+        "word_count_in_range",
+        "1 when the response has between 1 and 300 words, else 0.",
+        {"min": 1, "max": 300},
+    ),
+    Builtin(
+        "latency_under",
+        "Latency under 2 s",
+        "latency_under",
+        "1 when the workflow answered within 2000 ms, else 0.",
+        {"threshold_ms": 2000},
+    ),
+    Builtin("token_usage", "Token usage", "token_usage"),
+    Builtin("chunk_usage", "Chunk usage", "chunk_usage"),
+    Builtin("answer_grounded", "Answer grounded in context", "answer_grounded"),
+    Builtin("tool_called", "Expected tool called", "tool_called"),
+    Builtin("span_error_rate", "Span error rate", "span_error_rate"),
+)
+
+
+def _definition(builtin: Builtin) -> dict:
+    implementation = get_implementation(builtin.implementation)
+    params, inputs = implementation.clean(dict(builtin.params), None)
+    range_min, range_max = implementation.value_range(params)
+    return {
+        "metric": {
+            "name": builtin.name,
+            "description": builtin.description or implementation.description,
+            "category": builtin.category or implementation.category,
+            "metric_type": implementation.metric_type,
+            "value_type": implementation.value_type,
+            "range_min": range_min,
+            "range_max": range_max,
+            "inverted": implementation.inverted,
+        },
+        "version": {
+            "implementation": builtin.implementation,
+            "params": params,
+            "inputs": inputs,
+        },
+    }
+
+
+def ensure_builtin_metrics(metric_model=None, version_model=None) -> int:
+    """Create or refresh the built-in metrics; returns how many metrics or versions were made.
+
+    Migrations pass their historical models; everything else uses the real ones.
+    """
+    if metric_model is None or version_model is None:
+        from metrics.models import Metric, MetricVersion
+
+        metric_model, version_model = Metric, MetricVersion
+    made = 0
+    for rank, builtin in enumerate(CATALOGUE, start=1):
+        definition = _definition(builtin)
+        metric = metric_model.objects.filter(project=None, builtin_key=builtin.key).first()
+        if metric is None:
+            metric = metric_model.objects.create(
+                project=None, builtin_key=builtin.key, rank=rank, **definition["metric"]
+            )
+            made += 1
+        else:
+            changed = [
+                name
+                for name, value in {**definition["metric"], "rank": rank}.items()
+                if getattr(metric, name) != value
+            ]
+            if changed:
+                for name in changed:
+                    setattr(metric, name, {**definition["metric"], "rank": rank}[name])
+                metric.save(update_fields=changed)
+        latest = version_model.objects.filter(metric=metric).order_by("-number").first()
+        wanted = definition["version"]
+        if latest is None or any(getattr(latest, k) != v for k, v in wanted.items()):
+            version_model.objects.create(
+                metric=metric, number=(latest.number + 1 if latest else 1), **wanted
+            )
+            made += 1
+    return made

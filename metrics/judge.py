@@ -1,0 +1,328 @@
+"""LLM-as-judge metrics: a rubric prompt over the metric's named inputs, sent to an
+OpenAI-compatible ``/chat/completions`` endpoint; the reply is parsed to a score in range plus
+reasoning (JSON first, then a tolerant fallback). Timeouts, 429 (honouring Retry-After) and
+5xx are retried with backoff; anything else becomes ``error_description``, never a score.
+
+Presets: correctness against ground truth, faithfulness to context, answer relevancy, and a
+G-Eval style custom criteria + steps rubric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+from typing import Any
+
+import httpx
+from django.core.exceptions import ValidationError
+
+from metrics.params import Param
+from metrics.registry import Implementation, inp, register
+from metrics.scoring import MetricOutcome
+from workflows import outbound, secrets
+
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+BUILTIN_VARIABLES = ("score_min", "score_max", "criteria", "steps")
+SYSTEM_PROMPT = (
+    "You are a strict, fair evaluation judge. Answer with only a JSON object of the form "
+    '{"score": <number from {score_min} to {score_max}>, "reasoning": "<short justification>"}'
+    " and nothing else."
+)
+MAX_BACKOFF_S = 30.0
+PRESETS: dict[str, dict[str, Any]] = {
+    "correctness": {
+        "label": "Correctness against ground truth",
+        "category": "METRIC_CATEGORY_CORRECTNESS",
+        "inputs": [
+            inp("question", "The question asked.", False),
+            inp("expected", "The ground-truth answer."),
+            inp("response", "The answer to judge."),
+        ],
+        "prompt": (
+            "Judge whether the response is factually correct and complete compared with the "
+            "ground truth.\n\nQuestion: {{question}}\nGround truth: {{expected}}\n"
+            "Response: {{response}}\n\nScore from {{score_min}} (wrong or contradicting the "
+            "ground truth) to {{score_max}} (fully correct and complete)."
+        ),
+    },
+    "faithfulness": {
+        "label": "Faithfulness to context",
+        "category": "METRIC_CATEGORY_CONTEXT_QUALITY",
+        "metric_type": "METRIC_TYPE_RAG_AND_TOOL",
+        "inputs": [
+            inp("question", "The question asked.", False),
+            inp("context", "The retrieved context the answer must rely on."),
+            inp("response", "The answer to judge."),
+        ],
+        "prompt": (
+            "Judge whether every claim in the response is supported by the context. Claims "
+            "not found in the context count against the response, even when true.\n\n"
+            "Context:\n{{context}}\n\nQuestion: {{question}}\nResponse: {{response}}\n\n"
+            "Score from {{score_min}} (mostly unsupported) to {{score_max}} (fully supported)."
+        ),
+    },
+    "answer_relevancy": {
+        "label": "Answer relevancy",
+        "category": "METRIC_CATEGORY_USER_OUTCOMES",
+        "inputs": [
+            inp("question", "The question asked."),
+            inp("response", "The answer to judge."),
+        ],
+        "prompt": (
+            "Judge how directly and completely the response addresses the question, ignoring "
+            "whether it is factually correct.\n\nQuestion: {{question}}\n"
+            "Response: {{response}}\n\nScore from {{score_min}} (off-topic) to {{score_max}} "
+            "(fully relevant, nothing superfluous)."
+        ),
+    },
+    "g_eval": {
+        "label": "Custom criteria + steps (G-Eval)",
+        "category": "METRIC_CATEGORY_CORRECTNESS",
+        "inputs": [
+            inp("question", "The question asked.", False),
+            inp("response", "The answer to judge."),
+        ],
+        "prompt": (
+            "Evaluate the response against the criteria below, following the evaluation "
+            "steps in order.\n\nCriteria:\n{{criteria}}\n\nEvaluation steps:\n{{steps}}\n\n"
+            "Question: {{question}}\nResponse: {{response}}\n\nScore from {{score_min}} "
+            "(does not meet the criteria) to {{score_max}} (fully meets them)."
+        ),
+    },
+}
+DEFAULT_STEPS = (
+    "1. Read the criteria carefully.\n2. Read the response and check it against each "
+    "criterion.\n3. Decide the score from how many criteria are met and how well."
+)
+
+
+def template_variables(template: str) -> list[str]:
+    return list(dict.fromkeys(VARIABLE.findall(template)))
+
+
+def render(template: str, values: dict[str, Any]) -> str:
+    def replace(match: re.Match) -> str:
+        value = values.get(match.group(1))
+        if value is None:
+            return "(not provided)"
+        if isinstance(value, str):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return json.dumps(value, ensure_ascii=False, default=str)
+
+    return VARIABLE.sub(replace, template)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = re.search(r"-?\d+(?:\.\d+)?", value)
+        return float(match.group()) if match else None
+    return None
+
+
+def parse_reply(content: str) -> tuple[float | None, str | None]:
+    """``(score, reasoning)`` from a judge's reply: JSON (possibly fenced or embedded in
+    prose) first, then ``score: 4`` / ``4/5`` style text. ``score`` is None when absent."""
+    text = content.strip()
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    candidates = [text] + ([fenced.group(1)] if fenced else [])
+    brace = re.search(r"\{.*\}", text, re.DOTALL)
+    if brace:
+        candidates.append(brace.group())
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(data, dict):
+            raw = next((data[k] for k in ("score", "rating", "value", "grade") if k in data), None)
+            reasoning = next(
+                (data[k] for k in ("reasoning", "reason", "explanation", "rationale") if k in data),
+                None,
+            )
+            return _number(raw), (str(reasoning) if reasoning is not None else None)
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            return float(data), None
+    match = re.search(
+        r"(?:score|rating|grade)\s*[\"']?\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", text, re.IGNORECASE
+    )
+    if not match:
+        match = re.search(r"(-?\d+(?:\.\d+)?)\s*/\s*\d+(?:\.\d+)?", text)
+    if not match:
+        return None, None
+    return float(match.group(1)), text[:2000]
+
+
+def _retry_after(response: httpx.Response, attempt: int) -> float:
+    header = response.headers.get("retry-after", "")
+    try:
+        return min(max(float(header), 0.0), MAX_BACKOFF_S)
+    except ValueError:
+        return _backoff(attempt)
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.25 * (2**attempt), MAX_BACKOFF_S)
+
+
+@register
+class LlmJudge(Implementation):
+    key = "llm_judge"
+    label = "LLM as judge"
+    description = "A rubric prompt sent to an OpenAI-compatible model; score plus reasoning."
+    user_inputs = True
+    is_async = True
+    params = (
+        Param(
+            "preset",
+            "choice",
+            default="custom",
+            choices=("custom", *PRESETS),
+            help="A ready rubric, or custom to write your own prompt.",
+        ),
+        Param("base_url", "str", required=True, help="e.g. https://api.openai.com/v1"),
+        Param("model", "str", required=True),
+        Param("api_key", "secret", help='Stored encrypted; or {"env": "NAME"}.'),
+        Param("prompt", "text", help="Rubric with {{input_name}} variables."),
+        Param("criteria", "text", help="G-Eval: what a good response does."),
+        Param("steps", "text", help="G-Eval: evaluation steps (optional)."),
+        Param("score_min", "float", default=0.0),
+        Param("score_max", "float", default=1.0),
+        Param("temperature", "float", default=0.0, min=0, max=2),
+        Param("timeout_s", "float", default=30.0, min=0.1, max=600),
+        Param("max_retries", "int", default=2, min=0, max=10),
+    )
+
+    @classmethod
+    def clean(cls, raw_params: Any, raw_inputs: Any = None) -> tuple[dict, list[dict]]:
+        preset = raw_params.get("preset") if isinstance(raw_params, dict) else None
+        if not raw_inputs and preset in PRESETS:
+            raw_inputs = [dict(item) for item in PRESETS[preset]["inputs"]]
+        return super().clean(raw_params, raw_inputs)
+
+    @classmethod
+    def validate(cls, params: dict, inputs: list[dict]) -> None:
+        errors: dict[str, list[str]] = {}
+        preset = params.get("preset", "custom")
+        template = params.get("prompt") or PRESETS.get(preset, {}).get("prompt", "")
+        if not template.strip():
+            errors["params.prompt"] = ["Write the rubric prompt (or choose a preset)."]
+        declared = {item["name"] for item in inputs}
+        unknown = [
+            v for v in template_variables(template) if v not in declared | set(BUILTIN_VARIABLES)
+        ]
+        if unknown:
+            errors["params.prompt"] = [
+                "Unknown variable(s) "
+                + ", ".join("{{" + v + "}}" for v in unknown)
+                + f"; declared inputs: {', '.join(sorted(declared)) or 'none'}."
+            ]
+        if preset == "g_eval" and not (params.get("criteria") or "").strip():
+            errors["params.criteria"] = ["G-Eval needs the criteria."]
+        if params["score_min"] >= params["score_max"]:
+            errors["params.score_max"] = ["Must be greater than score_min."]
+        try:
+            outbound.check_url(params["base_url"])
+        except ValidationError as exc:
+            errors["params.base_url"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+
+    @classmethod
+    def value_range(cls, params: dict) -> tuple[float | None, float | None]:
+        return params.get("score_min", 0.0), params.get("score_max", 1.0)
+
+    @classmethod
+    def build(cls, params: dict, *, inputs: list[dict]) -> LlmJudge:
+        outbound.check_url(params["base_url"])
+        judge = cls(params, inputs)
+        judge.api_key = secrets.resolve(params["api_key"]) if params.get("api_key") else ""
+        return judge
+
+    def setup(self) -> None:
+        preset = self.p.get("preset", "custom")
+        self.template = self.p.get("prompt") or PRESETS.get(preset, {}).get("prompt", "")
+        self.score_min = float(self.p.get("score_min", 0.0))
+        self.score_max = float(self.p.get("score_max", 1.0))
+        self.url = self.p["base_url"].rstrip("/") + "/chat/completions"
+        self.fixed = {
+            "score_min": self.score_min,
+            "score_max": self.score_max,
+            "criteria": self.p.get("criteria") or "",
+            "steps": self.p.get("steps") or DEFAULT_STEPS,
+        }
+        self.system = SYSTEM_PROMPT.replace("{score_min}", f"{self.score_min:g}").replace(
+            "{score_max}", f"{self.score_max:g}"
+        )
+        self.api_key = ""
+
+    def request_body(self, inputs: dict) -> dict:
+        return {
+            "model": self.p["model"],
+            "temperature": self.p.get("temperature", 0.0),
+            "messages": [
+                {"role": "system", "content": self.system},
+                {"role": "user", "content": render(self.template, {**inputs, **self.fixed})},
+            ],
+        }
+
+    def score(self, inputs: dict) -> MetricOutcome:  # pragma: no cover - Scorer uses ascore
+        raise NotImplementedError("LLM judges are scored with ascore().")
+
+    async def ascore(self, inputs: dict, *, client: httpx.AsyncClient) -> MetricOutcome:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = self.request_body(inputs)
+        attempts = 1 + int(self.p.get("max_retries", 2))
+        timeout = float(self.p.get("timeout_s", 30.0))
+        problem = "no attempt made"
+        for attempt in range(attempts):
+            wait = None
+            try:
+                response = await client.post(self.url, json=body, headers=headers, timeout=timeout)
+            except httpx.TimeoutException:
+                problem, wait = f"timed out after {timeout:g} s", _backoff(attempt)
+            except httpx.TransportError as exc:
+                problem, wait = f"connection failed ({type(exc).__name__})", _backoff(attempt)
+            else:
+                if response.status_code == 429:
+                    problem, wait = "rate limited (429)", _retry_after(response, attempt)
+                elif response.status_code >= 500:
+                    problem, wait = f"server error {response.status_code}", _backoff(attempt)
+                elif response.status_code >= 400:
+                    return MetricOutcome.error(
+                        f"Judge endpoint refused the request: HTTP {response.status_code} "
+                        f"{response.text[:300]}"
+                    )
+                else:
+                    return self.outcome_from(response)
+            if attempt + 1 < attempts:
+                await asyncio.sleep(wait or 0)
+        return MetricOutcome.error(f"Judge call failed after {attempts} attempt(s): {problem}.")
+
+    def outcome_from(self, response: httpx.Response) -> MetricOutcome:
+        try:
+            content = response.json()["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return MetricOutcome.error(
+                f"Judge reply is not an OpenAI chat completion: {response.text[:300]}"
+            )
+        if not isinstance(content, str) or not content.strip():
+            return MetricOutcome.error("Judge reply is empty.")
+        score, reasoning = parse_reply(content)
+        if score is None:
+            return MetricOutcome.error(
+                f"Could not find a score in the judge's reply: {content[:300]}"
+            )
+        if not math.isfinite(score) or not self.score_min <= score <= self.score_max:
+            return MetricOutcome.error(
+                f"Judge gave score {score:g}, outside the range "
+                f"[{self.score_min:g}, {self.score_max:g}]. Reply: {content[:300]}"
+            )
+        return MetricOutcome.number(score, reasoning)
