@@ -262,6 +262,10 @@ class VersionImportApi(APIView):
 
 
 class VersionExportApi(APIView):
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` names the export format here, not one of DRF's renderers.
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         tags=TAGS,
         parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["csv", "json", "jsonl"])],
