@@ -97,3 +97,20 @@ def renumber_positions(version_id: uuid.UUID) -> None:
             f") AS ranked WHERE {ITEM_TABLE}.id = ranked.id",
             [vid],
         )
+
+
+def delete_items(version_ids: list[uuid.UUID]) -> int:
+    """Delete every item of these versions in one statement.
+
+    Only for versions no evaluation run uses (checked by the caller): the ORM would load each
+    item to check the run tasks that protect it.
+    """
+    if not version_ids:
+        return 0
+    marks = ", ".join(["%s"] * len(version_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {ITEM_TABLE} WHERE version_id IN ({marks})",  # noqa: S608
+            [_uuid_param(v) for v in version_ids],
+        )
+        return cursor.rowcount

@@ -95,7 +95,7 @@ def dataset_delete(*, dataset: Dataset) -> None:
             code="dataset_in_use",
         )
     try:
-        DatasetItem.objects.filter(version__dataset=dataset).delete()
+        bulk.delete_items(list(dataset.versions.values_list("pk", flat=True)))
         dataset.delete()
     except ProtectedError as exc:
         raise ConflictError(
@@ -147,7 +147,7 @@ def version_create_draft(
 @transaction.atomic
 def version_delete(*, version: DatasetVersion) -> None:
     version = _locked_draft(version)
-    DatasetItem.objects.filter(version=version).delete()
+    bulk.delete_items([version.pk])
     version.delete()
     _touch(version.dataset)
 

@@ -216,3 +216,14 @@ def test_items_page_walks_forward_backward_and_searches(project):
     assert [i.position for i in last.items] == [8, 9, 10] and not last.has_more
     assert [i.data["word"] for i in items_page(draft, search="W7").items] == ["w7"]
     assert [i.data for i in items_page(draft, search="é").items] == [{"w": "é"}]
+
+
+def test_it_refuses_to_delete_a_dataset_that_runs_use(project):
+    released = make_released(project)
+    run_model = DatasetVersion.evaluation_runs.rel.related_model
+    run_model.objects.create(
+        project=project, name="uses it", dataset_version=released, mode="dataset_only"
+    )
+    with pytest.raises(ConflictError, match="1 evaluation run"):
+        services.dataset_delete(dataset=released.dataset)
+    assert released.items.count() == 3
