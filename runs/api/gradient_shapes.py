@@ -1,0 +1,325 @@
+"""The Gradient dialect's shapes built from our models: ``APIEvaluationRun``,
+``APIEvaluationPrompt`` and ``APIEvaluationTestCase``, with exactly the field names and enum
+values of the published ``gradient`` SDK (``gradient/types/agents/...``).
+
+Plain dicts rather than DRF serializers: a results page carries a hundred prompts with nested
+metric results and spans, and building dicts keeps it within its latency budget. The DRF
+serializers in ``gradient_serializers`` describe the same shapes for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from metrics.api.gradient import metric_dict, metric_result_dict
+from runs.models import EvaluationRun, EvaluationTestCase, MetricBinding, RunEntry, RunStatus
+
+STATUS_BY_RUN_STATUS = {
+    RunStatus.PENDING: "EVALUATION_RUN_QUEUED",
+    RunStatus.CANCELLING: "EVALUATION_RUN_CANCELLING",
+    RunStatus.CANCELED: "EVALUATION_RUN_CANCELLED",
+    RunStatus.SUCCEEDED: "EVALUATION_RUN_SUCCESSFUL",
+    RunStatus.PARTIALLY_SUCCEEDED: "EVALUATION_RUN_PARTIALLY_SUCCESSFUL",
+    RunStatus.FAILED: "EVALUATION_RUN_FAILED",
+}
+RUN_STATUSES = (
+    "EVALUATION_RUN_STATUS_UNSPECIFIED",
+    "EVALUATION_RUN_QUEUED",
+    "EVALUATION_RUN_RUNNING_DATASET",
+    "EVALUATION_RUN_EVALUATING_RESULTS",
+    "EVALUATION_RUN_CANCELLING",
+    "EVALUATION_RUN_CANCELLED",
+    "EVALUATION_RUN_SUCCESSFUL",
+    "EVALUATION_RUN_PARTIALLY_SUCCESSFUL",
+    "EVALUATION_RUN_FAILED",
+)
+GROUND_TRUTH_COLUMNS = (
+    "ground_truth",
+    "expected_output",
+    "expected_response",
+    "expected_answer",
+    "ground_truth_answer",
+    "reference",
+)
+INPUT_COLUMNS = ("input", "query", "question", "prompt")
+OUTPUT_NAMES = ("output", "answer", "response", "text")
+
+
+def gradient_status(run: EvaluationRun) -> str:
+    """``running`` splits by phase: the workflow pass, then scoring."""
+    if run.status == RunStatus.RUNNING:
+        if run.phase == "evaluating_results":
+            return "EVALUATION_RUN_EVALUATING_RESULTS"
+        return "EVALUATION_RUN_RUNNING_DATASET"
+    return STATUS_BY_RUN_STATUS.get(run.status, "EVALUATION_RUN_STATUS_UNSPECIFIED")
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class RunContext:
+    """What every prompt of one run needs, loaded once: its entries and metric bindings."""
+
+    def __init__(self, run: EvaluationRun):
+        self.run = run
+        self.entries: list[RunEntry] = list(
+            run.entries.select_related("workflow_version__workflow").order_by("position")
+        )
+        self.bindings: list[MetricBinding] = list(
+            run.bindings.select_related("metric_version__metric").order_by("position")
+        )
+        self.metric_by_binding = {b.id: b.metric_version.metric for b in self.bindings}
+
+    @property
+    def first_entry(self) -> RunEntry | None:
+        return self.entries[0] if self.entries else None
+
+    def bindings_of(self, entry_id) -> list[MetricBinding]:
+        return [b for b in self.bindings if b.entry_id == entry_id]
+
+
+def _summary_result(metric, summary: dict | None) -> dict | None:
+    if not summary:
+        return None
+    if summary.get("value_counts"):
+        top = Counter(summary["value_counts"]).most_common(1)[0][0]
+        return metric_result_dict(metric, {"string_value": top})
+    if summary.get("mean") is not None:
+        return metric_result_dict(metric, {"number_value": summary["mean"]})
+    errors = summary.get("errors") or 0
+    if errors:
+        return metric_result_dict(
+            metric, {"error_description": f"The metric could not be computed for {errors} row(s)."}
+        )
+    return None
+
+
+def evaluation_run_dict(run: EvaluationRun, context: RunContext | None = None) -> dict:
+    """``APIEvaluationRun``: agents are workflows, the workspace is the project."""
+    context = context or RunContext(run)
+    entry = context.first_entry
+    version = entry.workflow_version if entry else None
+    workflow = version.workflow if version else None
+    summaries = run.summaries or {}
+    run_level = []
+    star_result = None
+    for binding in context.bindings:
+        result = _summary_result(binding.metric_version.metric, summaries.get(str(binding.id)))
+        if result is None:
+            continue
+        run_level.append(result)
+        if binding.id == run.star_binding_id:
+            star_result = result
+    user = run.started_by
+    test_case = run.test_case
+    return {
+        "agent_deleted": workflow.is_deleted if workflow else False,
+        "agent_deployment_name": workflow.name if workflow else "",
+        "agent_name": workflow.name if workflow else "",
+        "agent_uuid": str(workflow.id) if workflow else "",
+        "agent_version_hash": version.content_hash if version else "",
+        "agent_workspace_uuid": str(run.project_id),
+        "created_by_user_email": user.email if user else "",
+        "created_by_user_id": str(user.pk) if user else "",
+        "error_description": run.error_description or "",
+        "evaluation_run_uuid": str(run.id),
+        "evaluation_test_case_workspace_uuid": str(run.project_id),
+        "finished_at": _iso(run.finished_at),
+        "pass_status": run.pass_status,
+        "queued_at": _iso(run.queued_at),
+        "run_level_metric_results": run_level,
+        "run_name": run.name,
+        "star_metric_result": star_result,
+        "started_at": _iso(run.started_at),
+        "status": gradient_status(run),
+        "test_case_description": test_case.description if test_case else "",
+        "test_case_name": test_case.name if test_case else "",
+        "test_case_uuid": str(test_case.id) if test_case else "",
+        "test_case_version": run.test_case_version,
+    }
+
+
+def _pick(data: dict, names: tuple[str, ...]):
+    for name in names:
+        if name in data and data[name] not in (None, ""):
+            return data[name]
+    return None
+
+
+def _prompt_input(entry: RunEntry | None, item: dict) -> str:
+    mapping = entry.input_selector if entry else {}
+    if mapping:
+        values = {}
+        for param, selector in mapping.items():
+            key = str(selector).removeprefix("$.dataset.")
+            values[param] = item.get(key) if key != selector else None
+        if len(values) == 1:
+            return as_text(next(iter(values.values())))
+        return as_text(values)
+    picked = _pick(item, INPUT_COLUMNS)
+    return as_text(picked if picked is not None else item)
+
+
+def _prompt_output(entry: RunEntry | None, task, item: dict) -> str:
+    if entry is None or entry.workflow_version_id is None:
+        return as_text(_pick(item, OUTPUT_NAMES))
+    outputs = task.outputs or {}
+    if len(outputs) == 1:
+        return as_text(next(iter(outputs.values())))
+    picked = _pick(outputs, OUTPUT_NAMES)
+    return as_text(picked if picked is not None else (outputs or ""))
+
+
+def _chunk_dict(chunk: dict, usage: dict | None) -> dict:
+    usage = usage or {}
+    return {
+        "chunk_usage_pct": usage.get("chunk_usage_pct"),
+        "chunk_used": usage.get("chunk_used"),
+        "index_uuid": as_text(chunk.get("index_uuid")) if isinstance(chunk, dict) else "",
+        "source_name": as_text(chunk.get("source_name")) if isinstance(chunk, dict) else "",
+        "text": as_text(chunk.get("text")) if isinstance(chunk, dict) else as_text(chunk),
+    }
+
+
+def _chunk_usage(results: list) -> list[dict]:
+    for result in results:
+        details = result.details if isinstance(result.details, dict) else {}
+        chunks = details.get("chunks")
+        if isinstance(chunks, list) and chunks:
+            return [c if isinstance(c, dict) else {} for c in chunks]
+    return []
+
+
+def _spans(task, item: dict, chunks: list[dict]) -> list[dict]:
+    raw = task.spans if task.spans else item.get("trace")
+    if not isinstance(raw, list):
+        return []
+    spans = []
+    for span in raw:
+        if not isinstance(span, dict):
+            continue
+        kind = span.get("type")
+        if kind not in (
+            "TRACE_SPAN_TYPE_LLM",
+            "TRACE_SPAN_TYPE_RETRIEVER",
+            "TRACE_SPAN_TYPE_TOOL",
+            "TRACE_SPAN_TYPE_UNKNOWN",
+        ):
+            kind = "TRACE_SPAN_TYPE_UNKNOWN"
+        spans.append(
+            {
+                "created_at": span.get("created_at") or None,
+                "input": span.get("input"),
+                "name": as_text(span.get("name")),
+                "output": span.get("output"),
+                "retriever_chunks": chunks if kind == "TRACE_SPAN_TYPE_RETRIEVER" else [],
+                "span_level_metric_results": [],
+                "type": kind,
+            }
+        )
+    return spans
+
+
+def prompt_dict(task, results: list, context: RunContext) -> dict:
+    """``APIEvaluationPrompt`` for one task (``prompt_id`` is the item's position + 1)."""
+    item = task.item.data if isinstance(task.item.data, dict) else {}
+    entry = next((e for e in context.entries if e.id == task.entry_id), None)
+    by_binding = {r.binding_id: r for r in results}
+    metric_results = [
+        metric_result_dict(binding.metric_version.metric, by_binding[binding.id])
+        for binding in context.bindings_of(task.entry_id)
+        if binding.id in by_binding
+    ]
+    usage = _chunk_usage(results)
+    raw_chunks = task.chunks if isinstance(task.chunks, list) else []
+    chunks = [
+        _chunk_dict(chunk, usage[index] if index < len(usage) else None)
+        for index, chunk in enumerate(raw_chunks)
+    ]
+    ground_truth = _pick(item, GROUND_TRUTH_COLUMNS)
+    return {
+        "evaluation_trace_spans": _spans(task, item, chunks),
+        "ground_truth": as_text(ground_truth),
+        "input": _prompt_input(entry, item),
+        "input_tokens": None if task.input_tokens is None else str(task.input_tokens),
+        "output": _prompt_output(entry, task, item),
+        "output_tokens": None if task.output_tokens is None else str(task.output_tokens),
+        "prompt_chunks": chunks,
+        "prompt_id": task.position + 1,
+        "prompt_level_metric_results": metric_results,
+        "trace_id": as_text(item.get("trace_id")) or str(task.id),
+    }
+
+
+def star_metric_dict(star: dict | None) -> dict | None:
+    if not star:
+        return None
+    return {
+        "metric_uuid": star.get("metric_uuid") or "",
+        "name": star.get("name") or "",
+        "success_threshold": star.get("success_threshold"),
+        "success_threshold_pct": star.get("success_threshold_pct"),
+    }
+
+
+def test_case_dict(
+    test_case: EvaluationTestCase,
+    *,
+    snapshot: dict,
+    version: int,
+    metrics_by_id: dict,
+    dataset,
+    released,
+    total_runs: int,
+    latest_version_runs: int,
+) -> dict:
+    """``APIEvaluationTestCase`` as of ``snapshot`` (the current one or an older version)."""
+    user = test_case.created_by
+    columns = released.column_names() if released is not None else []
+    dataset_out = None
+    if dataset is not None:
+        dataset_out = {
+            "created_at": _iso(dataset.created_at),
+            "dataset_name": dataset.name,
+            "dataset_uuid": str(dataset.id),
+            "file_size": "0",
+            "has_ground_truth": any(name in columns for name in GROUND_TRUTH_COLUMNS),
+            "row_count": released.row_count if released is not None else 0,
+        }
+    metrics = [
+        metric_dict(metrics_by_id[str(mid)])
+        for mid in snapshot.get("metrics") or []
+        if str(mid) in metrics_by_id
+    ]
+    return {
+        "archived_at": None,
+        "created_at": _iso(test_case.created_at),
+        "created_by_user_email": user.email if user else "",
+        "created_by_user_id": str(user.pk) if user else "",
+        "dataset": dataset_out,
+        "dataset_name": dataset.name if dataset is not None else "",
+        "dataset_uuid": str(dataset.id) if dataset is not None else "",
+        "description": snapshot.get("description") or "",
+        "latest_version_number_of_runs": latest_version_runs,
+        "metrics": metrics,
+        "name": snapshot.get("name") or "",
+        "star_metric": star_metric_dict(snapshot.get("star_metric")),
+        "test_case_uuid": str(test_case.id),
+        "total_runs": total_runs,
+        "updated_at": _iso(test_case.updated_at),
+        "updated_by_user_email": user.email if user else "",
+        "updated_by_user_id": str(user.pk) if user else "",
+        "version": version,
+        "workspace_uuid": str(test_case.project_id),
+    }

@@ -1,0 +1,61 @@
+"""Finding the objects a REST request names, through the project access rules.
+
+Shared by both dialects: another project's run or test case is simply not found (404), a
+member whose role is too low gets 403, and a malformed id is a 404 too (never a 500).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ValidationError
+
+from projects.access import object_for_user, project_for_user
+from projects.models import Project, Role
+from runs.models import EvaluationRun, EvaluationTestCase
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def project_from_request(request, *, role: str = Role.VIEWER, field: str = "project_id"):
+    """The project named by ``project_id`` (query string or body): 400 when missing or not a
+    UUID, 404 when the user is not a member, 403 when the role is too low."""
+    raw = request.query_params.get(field)
+    if raw is None and isinstance(request.data, dict):
+        raw = request.data.get(field)
+    if raw in (None, ""):
+        raise ValidationError({field: ["This field is required."]})
+    try:
+        uuid.UUID(str(raw))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValidationError({field: ["Must be a valid UUID."]}) from exc
+    return project_for_user(request.user, raw, role=role)
+
+
+def run_for_user(request, run_id, *, role: str = Role.VIEWER) -> EvaluationRun:
+    queryset = EvaluationRun.objects.select_related(
+        "dataset_version__dataset", "started_by", "test_case", "star_binding__metric_version"
+    )
+    return object_for_user(queryset, request.user, role=role, pk=run_id)
+
+
+def test_case_for_user(request, test_case_id, *, role: str = Role.VIEWER) -> EvaluationTestCase:
+    queryset = EvaluationTestCase.objects.select_related("dataset", "created_by")
+    return object_for_user(queryset, request.user, role=role, pk=test_case_id)
+
+
+def idempotency_key(request) -> str | None:
+    """The ``Idempotency-Key`` header, if any (400 when absurdly long)."""
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationError(
+            {"Idempotency-Key": [f"Use at most {MAX_IDEMPOTENCY_KEY} characters."]}
+        )
+    return key
+
+
+def same_project(project: Project, obj, field: str, label: str) -> None:
+    if obj.project_id != project.id:
+        raise ValidationError({field: [f"No such {label} in this project."]})

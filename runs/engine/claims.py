@@ -1,0 +1,79 @@
+"""Claiming batches of pending tasks with a lease, and giving them back.
+
+PostgreSQL: one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)`` so concurrent
+drainers never wait on each other. SQLite: inside the IMMEDIATE transaction (the write lock
+is held), pick candidates and move them with a conditional update whose row count is checked.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from runs.engine import sql
+from runs.models import RunTask, TaskStatus
+
+
+def new_lease_owner() -> str:
+    """A token naming one drainer: host, process and a random part (fits 64 chars)."""
+    host = socket.gethostname()[:24]
+    return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+
+
+def claim_batch(run_id, *, owner: str, limit: int, lease_seconds: int) -> list[int]:
+    """Claim up to ``limit`` pending tasks of the run for ``owner``; returns their ids."""
+    expires = timezone.now() + timedelta(seconds=lease_seconds)
+    if sql.is_postgresql():
+        tasks = sql.table(RunTask)
+        statement = (
+            f"UPDATE {tasks} SET status = 'claimed', lease_owner = %s, lease_expires_at = %s, "  # noqa: S608
+            f"attempts = attempts + 1 WHERE id IN (SELECT id FROM {tasks} WHERE run_id = %s "
+            f"AND status = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [owner, expires, sql.uuid_param(run_id), limit])
+            return sorted(row[0] for row in cursor.fetchall())
+    with transaction.atomic():
+        candidates = list(
+            RunTask.objects.filter(run_id=run_id, status=TaskStatus.PENDING)
+            .order_by("id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not candidates:
+            return []
+        changed = RunTask.objects.filter(id__in=candidates, status=TaskStatus.PENDING).update(
+            status=TaskStatus.CLAIMED,
+            lease_owner=owner,
+            lease_expires_at=expires,
+            attempts=F("attempts") + 1,
+        )
+        if changed == len(candidates):
+            return candidates
+        # Someone else moved some of them in between: keep exactly what we got.
+        return list(
+            RunTask.objects.filter(
+                id__in=candidates, status=TaskStatus.CLAIMED, lease_owner=owner
+            ).values_list("id", flat=True)
+        )
+
+
+def owned_ids(task_ids: list[int], *, owner: str) -> list[int]:
+    """Of ``task_ids``, those still claimed by ``owner`` (locked on PostgreSQL until the
+    surrounding transaction ends, so the sweeper cannot take them back mid-write)."""
+    queryset = RunTask.objects.filter(id__in=task_ids, status=TaskStatus.CLAIMED, lease_owner=owner)
+    if sql.is_postgresql():
+        queryset = queryset.select_for_update()
+    return list(queryset.values_list("id", flat=True))
+
+
+def release(task_ids: list[int], *, owner: str) -> int:
+    """Give claimed tasks back (pending) without waiting for their lease to expire."""
+    return RunTask.objects.filter(
+        id__in=task_ids, status=TaskStatus.CLAIMED, lease_owner=owner
+    ).update(status=TaskStatus.PENDING, lease_expires_at=None)

@@ -1,0 +1,41 @@
+"""Engine tuning, read from the environment at call time (so tests and benchmarks can set it
+per process)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from evalsite.env import env_int
+
+
+def drainer_count() -> int:
+    """How many drainer tasks work one run at once."""
+    return max(1, env_int("EVALSITE_RUN_DRAINERS", 2))
+
+
+def batch_size(*, calls_workflows: bool) -> int:
+    if calls_workflows:
+        return max(1, env_int("EVALSITE_RUN_WORKFLOW_BATCH_SIZE", 100))
+    return max(1, env_int("EVALSITE_RUN_BATCH_SIZE", 500))
+
+
+def lease_seconds() -> int:
+    """How long a claimed batch belongs to its drainer before the sweeper re-queues it."""
+    return max(1, env_int("EVALSITE_RUN_LEASE_SECONDS", 120))
+
+
+def drain_budget_seconds() -> float:
+    """A drainer hands over to a successor after this long, well inside django-q's timeout."""
+    timeout = getattr(settings, "Q_TIMEOUT", 600)
+    default = max(5, int(timeout * 0.5))
+    return float(min(max(1, env_int("EVALSITE_RUN_DRAIN_BUDGET", default)), default))
+
+
+def stall_seconds() -> int:
+    """A running run with pending rows and no progress for this long gets new drainers."""
+    return max(1, env_int("EVALSITE_RUN_STALL_SECONDS", 90))
+
+
+def max_task_attempts() -> int:
+    """A row whose lease expired this many times (its worker died each time) fails."""
+    return max(1, env_int("EVALSITE_RUN_TASK_MAX_ATTEMPTS", 3))

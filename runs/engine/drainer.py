@@ -1,0 +1,325 @@
+"""Drainers: claim a batch, call workflows and metrics, write the batch, repeat.
+
+A drainer is one django-q2 task working one run for a bounded time. Executors and scorers are
+built once per drainer (all ORM and secret work happens there); inside a batch the workflow
+calls and async (LLM-judge) metrics run concurrently on the drainer's event loop and one
+shared ``httpx.AsyncClient``; synchronous metrics run inline. No ORM call ever happens inside
+the event loop: rows are loaded before and written after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from datasets.models import DatasetVersion
+from runs.engine import claims, conf
+from runs.engine.enqueue import enqueue_drainers
+from runs.engine.finish import try_finish
+from runs.engine.writes import TaskOutcome, fail_tasks, write_batch
+from runs.models import EvaluationRun, MetricBinding, RunEntry, RunStatus, RunTask, TaskStatus
+from runs.validation import SPECIAL_WORKFLOW_OUTPUTS, Selector, parse_selector
+
+log = logging.getLogger(__name__)
+
+WORKFLOW_FAILED = "Not scored: the workflow call failed."
+
+
+class RunBroken(Exception):
+    """The run cannot go on (a workflow or metric version cannot be prepared)."""
+
+
+@dataclass
+class BindingContext:
+    binding_id: Any
+    name: str
+    scorer: Any
+    inputs: list[tuple[str, Selector]]
+
+
+@dataclass
+class EntryContext:
+    entry_id: Any
+    executor: Any = None
+    inputs: list[tuple[str, Selector]] = field(default_factory=list)
+    bindings: list[BindingContext] = field(default_factory=list)
+
+
+def _compile(mapping: dict, columns: list[str]) -> list[tuple[str, Selector]]:
+    compiled = []
+    for name, text in (mapping or {}).items():
+        selector = parse_selector(text, columns=columns)
+        if selector is not None:
+            compiled.append((name, selector))
+    return compiled
+
+
+class RunContext:
+    """Everything a drainer needs to process the run's rows, built once (sync, ORM allowed)."""
+
+    def __init__(self, run: EvaluationRun, *, drainers: int):
+        from metrics.scoring import build_scorer
+        from workflows.executors import build_executor
+
+        version = DatasetVersion.objects.get(id=run.dataset_version_id)
+        columns = version.column_names()
+        self.run_id = run.id
+        self.entries: dict[Any, EntryContext] = {}
+        entries = RunEntry.objects.filter(run=run).select_related("workflow_version__workflow")
+        for entry in entries:
+            context = EntryContext(entry.id, inputs=_compile(entry.input_selector, columns))
+            workflow_version = entry.workflow_version
+            if workflow_version is not None:
+                try:
+                    executor = build_executor(workflow_version)
+                except ValidationError as exc:
+                    raise RunBroken(
+                        f"Workflow '{workflow_version.workflow.name}' v{workflow_version.number} "
+                        f"cannot be called: {' '.join(exc.messages)}"
+                    ) from exc
+                # The workflow's max concurrency holds across the whole run: share it out.
+                executor.max_concurrency = max(1, workflow_version.max_concurrency // drainers)
+                context.executor = executor
+            self.entries[entry.id] = context
+        bindings = MetricBinding.objects.filter(run=run).select_related("metric_version__metric")
+        for binding in bindings.order_by("position"):
+            self.entries[binding.entry_id].bindings.append(
+                BindingContext(
+                    binding.id,
+                    binding.metric_version.metric.name,
+                    build_scorer(binding.metric_version),
+                    _compile(binding.input_selector, columns),
+                )
+            )
+        self.calls_workflows = any(e.executor is not None for e in self.entries.values())
+        self.has_async_metrics = any(
+            b.scorer.is_async for e in self.entries.values() for b in e.bindings
+        )
+        self.needs_loop = self.calls_workflows or self.has_async_metrics
+
+
+def _workflow_view(result) -> dict:
+    """What ``$.workflow.<name>`` reads: the outputs plus the special fields."""
+    view = dict(result.outputs or {})
+    for name in SPECIAL_WORKFLOW_OUTPUTS:
+        view.setdefault(name, getattr(result, name, None))
+    return view
+
+
+def _metric_inputs(binding: BindingContext, data: dict, workflow: dict | None) -> dict:
+    return {name: selector.resolve(data, workflow) for name, selector in binding.inputs}
+
+
+def _task_error(results) -> str:
+    problems = [f"{name}: {outcome.error_description}" for name, outcome in results if outcome]
+    return ("Metric error — " + "; ".join(problems))[:2000] if problems else ""
+
+
+def _safe_score(binding: BindingContext, inputs: dict):
+    from metrics.scoring import MetricOutcome
+
+    try:
+        return binding.scorer.score(inputs)
+    except Exception as exc:  # a metric must never stop the run
+        return MetricOutcome.error(f"{type(exc).__name__}: {exc}")
+
+
+async def _safe_ascore(binding: BindingContext, inputs: dict, client):
+    from metrics.scoring import MetricOutcome
+
+    try:
+        return await binding.scorer.ascore(inputs, client=client)
+    except Exception as exc:
+        return MetricOutcome.error(f"{type(exc).__name__}: {exc}")
+
+
+def _finish_outcome(task_id, entry: EntryContext, scored: list, workflow=None) -> TaskOutcome:
+    errors = [(b.name, o if o.error_description else None) for b, o in scored]
+    error = _task_error(errors)
+    if workflow is not None and workflow.error:
+        error = f"Workflow error: {workflow.error}"[:2000]
+    return TaskOutcome(
+        task_id=task_id,
+        error=error,
+        results=[(b.binding_id, o) for b, o in scored],
+        workflow=workflow,
+    )
+
+
+def score_row_sync(context: RunContext, task_id, entry_id, data: dict) -> TaskOutcome:
+    entry = context.entries[entry_id]
+    scored = [(b, _safe_score(b, _metric_inputs(b, data, None))) for b in entry.bindings]
+    return _finish_outcome(task_id, entry, scored)
+
+
+async def process_row(context: RunContext, task_id, entry_id, data: dict, client) -> TaskOutcome:
+    from metrics.scoring import MetricOutcome
+
+    entry = context.entries[entry_id]
+    workflow_result = workflow_view = None
+    if entry.executor is not None:
+        inputs = {name: selector.resolve(data, None) for name, selector in entry.inputs}
+        try:
+            workflow_result = await entry.executor.run(inputs, client=client)
+        except Exception as exc:  # executors should not raise; never let one row stop a batch
+            from workflows.executors import ExecutionResult
+
+            workflow_result = ExecutionResult(error=f"{type(exc).__name__}: {exc}")
+        if workflow_result.error:
+            scored = [(b, MetricOutcome.error(WORKFLOW_FAILED)) for b in entry.bindings]
+            return _finish_outcome(task_id, entry, scored, workflow_result)
+        workflow_view = _workflow_view(workflow_result)
+    scored: list = []
+    pending = []
+    for binding in entry.bindings:
+        inputs = _metric_inputs(binding, data, workflow_view)
+        if binding.scorer.is_async:
+            pending.append((binding, _safe_ascore(binding, inputs, client)))
+        else:
+            scored.append((binding, _safe_score(binding, inputs)))
+    if pending:
+        outcomes = await asyncio.gather(*(coroutine for _, coroutine in pending))
+        scored.extend(zip((b for b, _ in pending), outcomes, strict=True))
+        order = {b.binding_id: i for i, b in enumerate(entry.bindings)}
+        scored.sort(key=lambda pair: order[pair[0].binding_id])
+    return _finish_outcome(task_id, entry, scored, workflow_result)
+
+
+def load_rows(task_ids: list[int]) -> list[tuple]:
+    """(task id, entry id, item data) for the claimed tasks, in one query."""
+    return list(
+        RunTask.objects.filter(id__in=task_ids)
+        .order_by("id")
+        .values_list("id", "entry_id", "item__data")
+    )
+
+
+class Drainer:
+    def __init__(self, run: EvaluationRun, *, drainers: int | None = None):
+        self.run_id = run.id
+        self.owner = claims.new_lease_owner()
+        self.context = RunContext(run, drainers=drainers or conf.drainer_count())
+        self.batch_size = conf.batch_size(calls_workflows=self.context.calls_workflows)
+        self.lease = conf.lease_seconds()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.client = None
+
+    def _run_async_batch(self, rows: list[tuple]) -> list[TaskOutcome]:
+        from workflows.executors import new_async_client
+
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+
+        async def batch():
+            if self.client is None:
+                self.client = new_async_client()
+            return await asyncio.gather(
+                *(process_row(self.context, t, e, d or {}, self.client) for t, e, d in rows)
+            )
+
+        return self.loop.run_until_complete(batch())
+
+    def process(self, task_ids: list[int]) -> tuple[int, int]:
+        rows = load_rows(task_ids)
+        if self.context.needs_loop:
+            outcomes = self._run_async_batch(rows)
+        else:
+            outcomes = [score_row_sync(self.context, t, e, d or {}) for t, e, d in rows]
+        return write_batch(self.run_id, outcomes, owner=self.owner)
+
+    def close(self) -> None:
+        if self.loop is not None:
+            if self.client is not None:
+                self.loop.run_until_complete(self.client.aclose())
+            self.loop.close()
+            self.loop = None
+
+    def drain(self, *, budget_seconds: float) -> bool:
+        """Work until nothing is left to claim, the run stops, or the budget is spent.
+        Returns True when it stopped because of the budget with work still pending."""
+        deadline = time.monotonic() + budget_seconds
+        while True:
+            status = (
+                EvaluationRun.objects.filter(id=self.run_id)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status != RunStatus.RUNNING:
+                return False
+            if time.monotonic() >= deadline:
+                return RunTask.objects.filter(
+                    run_id=self.run_id, status=TaskStatus.PENDING
+                ).exists()
+            task_ids = claims.claim_batch(
+                self.run_id, owner=self.owner, limit=self.batch_size, lease_seconds=self.lease
+            )
+            if not task_ids:
+                return False
+            try:
+                self.process(task_ids)
+            except Exception:
+                self._give_back(task_ids)
+                raise
+
+    def _give_back(self, task_ids: list[int]) -> None:
+        """After an unexpected error: rows that used up their attempts fail, others go back."""
+        try:
+            exhausted = list(
+                RunTask.objects.filter(
+                    id__in=task_ids, lease_owner=self.owner, attempts__gte=conf.max_task_attempts()
+                ).values_list("id", flat=True)
+            )
+            if exhausted:
+                fail_tasks(
+                    self.run_id,
+                    exhausted,
+                    owner=self.owner,
+                    error="Gave up after repeated failures while processing this row.",
+                )
+            claims.release(task_ids, owner=self.owner)
+        except Exception:
+            log.exception("run %s: could not give back claimed tasks", self.run_id)
+
+
+def drain_run(run_id, *, budget_seconds: float | None = None) -> None:
+    """One drainer's life: work the run, then finish it or hand over to a successor."""
+    run = EvaluationRun.objects.filter(id=run_id).first()
+    if run is None:
+        return
+    if run.status != RunStatus.RUNNING:
+        try_finish(run_id)
+        return
+    try:
+        drainer = Drainer(run)
+    except RunBroken as exc:
+        log.warning("run %s: %s", run_id, exc)
+        break_run(run_id, str(exc))
+        return
+    budget = conf.drain_budget_seconds() if budget_seconds is None else budget_seconds
+    try:
+        more = drainer.drain(budget_seconds=budget)
+    except Exception:
+        log.exception("run %s: drainer failed; a successor takes over", run_id)
+        enqueue_drainers(run_id, 1)
+        raise
+    finally:
+        drainer.close()
+    if more:
+        enqueue_drainers(run_id, 1)
+    else:
+        try_finish(run_id)
+
+
+def break_run(run_id, message: str) -> None:
+    """The run itself cannot go on: its remaining rows fail with ``message`` and the run
+    finishes (failed, or partially_succeeded when some rows had already succeeded)."""
+    EvaluationRun.objects.filter(id=run_id, error_description="").update(
+        error_description=message[:2000]
+    )
+    fail_tasks(run_id, None, error=message[:2000])
+    try_finish(run_id)

@@ -1,0 +1,77 @@
+"""Planning: one task row per dataset item and entry, created inside the database."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from datasets.models import DatasetItem
+from runs.engine import sql
+from runs.engine.enqueue import enqueue_drainers
+from runs.models import EvaluationRun, RunEntry, RunMode, RunPhase, RunStatus, RunTask
+
+log = logging.getLogger(__name__)
+
+
+def _insert_tasks_sql() -> str:
+    tasks, items = sql.table(RunTask), sql.table(DatasetItem)
+    columns = (
+        "run_id, entry_id, item_id, position, status, attempts, lease_owner, outputs, "
+        "chunks, spans, error"
+    )
+    select = (
+        f"SELECT %s, %s, id, position, 'pending', 0, '', '{{}}', '[]', '[]', '' "  # noqa: S608
+        f"FROM {items} WHERE version_id = %s"
+    )
+    if sql.is_postgresql():
+        return f"INSERT INTO {tasks} ({columns}) {select} ON CONFLICT DO NOTHING"
+    return f"INSERT OR IGNORE INTO {tasks} ({columns}) {select}"
+
+
+def plan_run(run_id) -> bool:
+    """Create the run's tasks and mark it running; True when this call started it.
+
+    Idempotent: a re-queued plan finds the run no longer pending (or its tasks already there,
+    thanks to the unique (run, entry, item) constraint) and changes nothing.
+    """
+    try:
+        with transaction.atomic():
+            run = EvaluationRun.objects.select_for_update().filter(id=run_id).first()
+            if run is None or run.status != RunStatus.PENDING:
+                return False
+            statement = _insert_tasks_sql()
+            version_param = sql.uuid_param(run.dataset_version_id)
+            with connection.cursor() as cursor:
+                for entry_id in RunEntry.objects.filter(run=run).values_list("id", flat=True):
+                    cursor.execute(
+                        statement,
+                        [sql.uuid_param(run.id), sql.uuid_param(entry_id), version_param],
+                    )
+            total = RunTask.objects.filter(run=run).count()
+            now = timezone.now()
+            phase = (
+                RunPhase.RUNNING_DATASET
+                if run.mode == RunMode.WITH_WORKFLOW
+                else RunPhase.EVALUATING_RESULTS
+            )
+            EvaluationRun.objects.filter(id=run.id, status=RunStatus.PENDING).update(
+                status=RunStatus.RUNNING,
+                phase=phase,
+                started_at=now,
+                last_progress_at=now,
+                total_tasks=total,
+            )
+    except Exception as exc:
+        log.exception("run %s: planning failed", run_id)
+        EvaluationRun.objects.filter(id=run_id, status=RunStatus.PENDING).update(
+            status=RunStatus.FAILED,
+            phase=RunPhase.FINISHED,
+            finished_at=timezone.now(),
+            error_description=f"Planning failed: {type(exc).__name__}: {exc}",
+        )
+        return False
+    log.info("run %s: planned %d task(s)", run_id, total)
+    enqueue_drainers(run_id)
+    return True

@@ -1,0 +1,97 @@
+"""The sweeper (a django-q2 schedule, every minute): what makes crashes and lost broker
+messages harmless.
+
+- claimed tasks whose lease expired go back to pending (or fail after too many attempts);
+- running runs with pending rows and no progress for a while get new drainers;
+- pending runs whose planning message was lost get planned again;
+- runs with nothing left to do are finished.
+It costs one indexed query when no run is active.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from runs.engine import conf
+from runs.engine.enqueue import enqueue_drainers, enqueue_plan
+from runs.engine.finish import try_finish
+from runs.models import ACTIVE_RUN_STATUSES, EvaluationRun, RunStatus, RunTask, TaskStatus
+
+log = logging.getLogger(__name__)
+
+GAVE_UP = (
+    "Gave up after {n} attempts: the worker processing this row stopped each time "
+    "(crash, kill or timeout)."
+)
+
+
+def requeue_expired_leases(now=None) -> dict:
+    """Expired claims -> pending (or failed once out of attempts). Returns {run_id: count}."""
+    now = now or timezone.now()
+    max_attempts = conf.max_task_attempts()
+    expired = RunTask.objects.filter(status=TaskStatus.CLAIMED, lease_expires_at__lt=now)
+    per_run = dict(
+        expired.order_by().values_list("run_id").annotate(n=Count("id")).values_list("run_id", "n")
+    )
+    for run_id in per_run:
+        with transaction.atomic():
+            run_expired = RunTask.objects.filter(
+                run_id=run_id, status=TaskStatus.CLAIMED, lease_expires_at__lt=now
+            )
+            failed = run_expired.filter(attempts__gte=max_attempts).update(
+                status=TaskStatus.FAILED,
+                error=GAVE_UP.format(n=max_attempts),
+                finished_at=now,
+                lease_expires_at=None,
+            )
+            if failed:
+                EvaluationRun.objects.filter(id=run_id).update(
+                    failed_tasks=F("failed_tasks") + failed
+                )
+            requeued = run_expired.update(status=TaskStatus.PENDING, lease_expires_at=None)
+        log.warning(
+            "run %s: %d expired lease(s) re-queued, %d failed after %d attempts",
+            run_id,
+            requeued,
+            failed,
+            max_attempts,
+        )
+    return per_run
+
+
+def sweep(now=None) -> dict:
+    """One pass; returns what it did (for logs and tests)."""
+    now = now or timezone.now()
+    done = {"requeued": {}, "replanned": [], "redrained": [], "finished": []}
+    active = list(
+        EvaluationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list(
+            "id", "status", "queued_at", "last_progress_at"
+        )
+    )
+    if not active:
+        return done
+    done["requeued"] = requeue_expired_leases(now)
+    stall = timedelta(seconds=conf.stall_seconds())
+    for run_id, status, queued_at, last_progress_at in active:
+        if status == RunStatus.PENDING:
+            if queued_at < now - stall:
+                enqueue_plan(run_id)
+                done["replanned"].append(run_id)
+            continue
+        tasks = RunTask.objects.filter(run_id=run_id)
+        if try_finish(run_id):
+            done["finished"].append(run_id)
+            continue
+        if status != RunStatus.RUNNING or tasks.filter(status=TaskStatus.CLAIMED).exists():
+            continue
+        quiet_since = last_progress_at or queued_at
+        if quiet_since < now - stall and tasks.filter(status=TaskStatus.PENDING).exists():
+            EvaluationRun.objects.filter(id=run_id).update(last_progress_at=now)
+            enqueue_drainers(run_id)
+            done["redrained"].append(run_id)
+    return done

@@ -1,0 +1,173 @@
+"""Writing a processed batch: one transaction, bulk statements, only for tasks still owned.
+
+Results are upserted on (task, binding), so a row processed twice (a lease that expired
+while its first worker was still busy) still ends with exactly one result per metric.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from runs.engine import sql
+from runs.engine.claims import owned_ids
+from runs.models import EvaluationRun, MetricResult, RunTask, TaskStatus
+
+RESULT_CHUNK = 500
+
+
+@dataclass(slots=True)
+class TaskOutcome:
+    """What processing one task produced. ``workflow`` is None in dataset-only runs."""
+
+    task_id: int
+    error: str = ""
+    results: list[tuple[Any, Any]] = field(default_factory=list)  # (binding_id, MetricOutcome)
+    workflow: Any = None  # workflows.executors.ExecutionResult
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.error
+
+
+def _json(value) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
+    results = sql.table(MetricResult)
+    columns = (
+        "run_id, task_id, binding_id, number_value, string_value, reasoning, "
+        "error_description, details"
+    )
+    update = (
+        "number_value = excluded.number_value, string_value = excluded.string_value, "
+        "reasoning = excluded.reasoning, error_description = excluded.error_description, "
+        "details = excluded.details"
+    )
+    run_param = sql.uuid_param(run_id)
+    binding_params: dict = {}
+    rows: list[tuple] = []
+    for outcome in outcomes:
+        for binding_id, metric in outcome.results:
+            binding_param = binding_params.get(binding_id)
+            if binding_param is None:
+                binding_param = binding_params[binding_id] = sql.uuid_param(binding_id)
+            rows.append(
+                (
+                    run_param,
+                    outcome.task_id,
+                    binding_param,
+                    metric.number_value,
+                    metric.string_value,
+                    metric.reasoning or "",
+                    metric.error_description or "",
+                    _json(metric.details or {}),
+                )
+            )
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), RESULT_CHUNK):
+            chunk = rows[start : start + RESULT_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            params = [value for row in chunk for value in row]
+            cursor.execute(
+                f"INSERT INTO {results} ({columns}) VALUES {values} "  # noqa: S608
+                f"ON CONFLICT (task_id, binding_id) DO UPDATE SET {update}",
+                params,
+            )
+
+
+def _update_tasks(outcomes: list[TaskOutcome], *, owner: str, now) -> None:
+    owned = {"status": TaskStatus.CLAIMED, "lease_owner": owner}
+    plain = [o for o in outcomes if o.workflow is None]
+    # Dataset-only rows: one statement for all successes, one per distinct error.
+    by_error: dict[str, list[int]] = defaultdict(list)
+    for outcome in plain:
+        by_error[outcome.error].append(outcome.task_id)
+    for error, ids in by_error.items():
+        RunTask.objects.filter(id__in=ids, **owned).update(
+            status=TaskStatus.FAILED if error else TaskStatus.SUCCEEDED,
+            error=error,
+            finished_at=now,
+            lease_expires_at=None,
+        )
+    called = [o for o in outcomes if o.workflow is not None]
+    if not called:
+        return
+    tasks = sql.table(RunTask)
+    now_param = sql.datetime_param(now)
+    params = []
+    for outcome in called:
+        result = outcome.workflow
+        params.append(
+            (
+                TaskStatus.FAILED if outcome.error else TaskStatus.SUCCEEDED,
+                _json(result.outputs or {}),
+                result.input_tokens,
+                result.output_tokens,
+                _json(result.chunks or []),
+                _json(result.spans or []),
+                result.latency_ms,
+                outcome.error,
+                now_param,
+                outcome.task_id,
+                owner,
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {tasks} SET status = %s, outputs = %s, input_tokens = %s, "  # noqa: S608
+            "output_tokens = %s, chunks = %s, spans = %s, latency_ms = %s, error = %s, "
+            "finished_at = %s, lease_expires_at = NULL "
+            "WHERE id = %s AND status = 'claimed' AND lease_owner = %s",
+            params,
+        )
+
+
+def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str) -> tuple[int, int]:
+    """Store a batch; returns (succeeded, failed) among the tasks this drainer still owned."""
+    now = timezone.now()
+    with transaction.atomic():
+        owned = set(owned_ids([o.task_id for o in outcomes], owner=owner))
+        kept = [o for o in outcomes if o.task_id in owned]
+        if not kept:
+            return 0, 0
+        _upsert_results(run_id, kept)
+        _update_tasks(kept, owner=owner, now=now)
+        succeeded = sum(1 for o in kept if o.succeeded)
+        failed = len(kept) - succeeded
+        EvaluationRun.objects.filter(id=run_id).update(
+            succeeded_tasks=F("succeeded_tasks") + succeeded,
+            failed_tasks=F("failed_tasks") + failed,
+            last_progress_at=now,
+        )
+    return succeeded, failed
+
+
+def fail_tasks(run_id, task_ids: list[int] | None, *, error: str, owner: str | None = None) -> int:
+    """Fail tasks without results: the given claimed ones of ``owner``, or (``task_ids``
+    None) every pending task of the run. Counters move by the rows actually changed."""
+    now = timezone.now()
+    with transaction.atomic():
+        if task_ids is None:
+            queryset = RunTask.objects.filter(run_id=run_id, status=TaskStatus.PENDING)
+        else:
+            queryset = RunTask.objects.filter(
+                id__in=task_ids, status=TaskStatus.CLAIMED, lease_owner=owner
+            )
+        changed = queryset.update(
+            status=TaskStatus.FAILED, error=error, finished_at=now, lease_expires_at=None
+        )
+        if changed:
+            EvaluationRun.objects.filter(id=run_id).update(
+                failed_tasks=F("failed_tasks") + changed, last_progress_at=now
+            )
+    return changed

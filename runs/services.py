@@ -1,0 +1,204 @@
+"""Writes on evaluation runs and test cases. The UI and both API dialects call these.
+
+Starting returns at once: the run is saved pending and planning is enqueued after commit;
+the engine (``runs.engine``) does the rest in django-q2 workers.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from evalsite.errors import ConflictError
+from runs.engine import sql
+from runs.engine.enqueue import enqueue_drainers, enqueue_plan
+from runs.engine.finish import cancel_pending_run, request_cancel, try_finish
+from runs.models import (
+    EvaluationRun,
+    MetricBinding,
+    MetricResult,
+    RunEntry,
+    RunPhase,
+    RunStatus,
+    RunTask,
+    TaskStatus,
+)
+from runs.validation import validate_run_config
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+@transaction.atomic
+def run_start(
+    *,
+    project,
+    user,
+    name: str,
+    dataset_version_id,
+    config: list[dict],
+    star_metric: dict | None = None,
+    idempotency_key: str | None = None,
+    test_case=None,
+    test_case_version: int | None = None,
+) -> EvaluationRun:
+    """Validate, pin every version, save the run pending and enqueue its planning.
+
+    A repeated ``idempotency_key`` (per project) returns the run it first started.
+    """
+    if idempotency_key is not None:
+        idempotency_key = str(idempotency_key).strip() or None
+    if idempotency_key is not None:
+        if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise ValidationError(
+                {"idempotency_key": [f"At most {MAX_IDEMPOTENCY_KEY} characters."]}
+            )
+        existing = EvaluationRun.objects.filter(
+            project=project, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return existing
+    plan = validate_run_config(
+        project=project,
+        name=name,
+        dataset_version_id=dataset_version_id,
+        config=config,
+        star_metric=star_metric,
+    )
+    try:
+        with transaction.atomic():
+            run = EvaluationRun.objects.create(
+                project=project,
+                name=name.strip(),
+                dataset_version=plan.dataset_version,
+                mode=plan.mode,
+                status=RunStatus.PENDING,
+                phase=RunPhase.PLANNING,
+                started_by=user if getattr(user, "is_authenticated", False) else None,
+                queued_at=timezone.now(),
+                config=plan.frozen_config(),
+                star_threshold=plan.star_threshold,
+                test_case=test_case,
+                test_case_version=(
+                    test_case_version
+                    if test_case_version is not None
+                    else getattr(test_case, "version", None)
+                ),
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # A concurrent request with the same key won the race: answer with its run.
+        return EvaluationRun.objects.get(project=project, idempotency_key=idempotency_key)
+
+    star_binding = None
+    position = 0
+    for entry_index, planned_entry in enumerate(plan.entries):
+        entry = RunEntry.objects.create(
+            run=run,
+            position=entry_index,
+            workflow_version=planned_entry.workflow_version,
+            input_selector=planned_entry.input_selector,
+        )
+        for metric_index, planned in enumerate(planned_entry.metrics):
+            binding = MetricBinding.objects.create(
+                run=run,
+                entry=entry,
+                position=position,
+                metric_version=planned.version,
+                input_selector=planned.input_selector,
+            )
+            position += 1
+            if plan.star == (entry_index, metric_index):
+                star_binding = binding
+    if star_binding is not None:
+        run.star_binding = star_binding
+        run.save(update_fields=["star_binding"])
+    run_id = run.id
+    transaction.on_commit(lambda: enqueue_plan(run_id))
+    return run
+
+
+@transaction.atomic
+def run_cancel(*, run: EvaluationRun) -> EvaluationRun:
+    """pending -> canceled at once; running -> cancelling, then canceled when in-flight rows
+    have settled (right away when none is in flight)."""
+    if run.is_finished:
+        raise ConflictError(f"The run already finished ({run.get_status_display().lower()}).")
+    if not cancel_pending_run(run.id) and request_cancel(run.id):
+        try_finish(run.id)
+    run.refresh_from_db()
+    return run
+
+
+@transaction.atomic
+def run_rerun(*, run: EvaluationRun) -> EvaluationRun:
+    """Re-execute only the failed tasks, in the same run, with the pinned versions."""
+    locked = EvaluationRun.objects.select_for_update().get(id=run.id)
+    if locked.is_active:
+        raise ConflictError("The run is still in progress; wait for it to finish first.")
+    now = timezone.now()
+    changed = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED).update(
+        status=TaskStatus.PENDING,
+        attempts=0,
+        error="",
+        finished_at=None,
+        lease_expires_at=None,
+    )
+    if not changed:
+        raise ConflictError("No failed tasks to rerun.", code="no_failed_tasks")
+    EvaluationRun.objects.filter(id=run.id).update(
+        status=RunStatus.RUNNING,
+        phase=RunPhase.RUNNING_DATASET
+        if locked.mode == "with_workflow"
+        else RunPhase.EVALUATING_RESULTS,
+        failed_tasks=max(0, locked.failed_tasks - changed),
+        finished_at=None,
+        pass_status=None,
+        error_description="",
+        last_progress_at=now,
+    )
+    run_id = run.id
+    transaction.on_commit(lambda: enqueue_drainers(run_id))
+    run.refresh_from_db()
+    return run
+
+
+@transaction.atomic
+def run_delete(*, run: EvaluationRun) -> None:
+    """Cancel if needed, then remove the run and everything under it (bulk deletes: a run
+    can hold hundreds of thousands of rows)."""
+    locked = EvaluationRun.objects.select_for_update().filter(id=run.id).first()
+    if locked is None:
+        return
+    if locked.is_active:
+        EvaluationRun.objects.filter(id=run.id).update(
+            status=RunStatus.CANCELED, phase=RunPhase.FINISHED, finished_at=timezone.now()
+        )
+    run_param = sql.uuid_param(run.id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {sql.table(EvaluationRun)} SET star_binding_id = NULL WHERE id = %s",  # noqa: S608
+            [run_param],
+        )
+        # Tasks first: on PostgreSQL this waits for drainers holding rows of the run, and
+        # the statements after it then see (and remove) whatever they committed.
+        cursor.execute(
+            f"DELETE FROM {sql.table(RunTask)} WHERE run_id = %s",  # noqa: S608
+            [run_param],
+        )
+        cursor.execute(
+            f"DELETE FROM {sql.table(MetricResult)} WHERE binding_id IN "  # noqa: S608
+            f"(SELECT id FROM {sql.table(MetricBinding)} WHERE run_id = %s)",
+            [run_param],
+        )
+        for model in (MetricBinding, RunEntry):
+            cursor.execute(
+                f"DELETE FROM {sql.table(model)} WHERE run_id = %s",  # noqa: S608
+                [run_param],
+            )
+        cursor.execute(
+            f"DELETE FROM {sql.table(EvaluationRun)} WHERE id = %s",  # noqa: S608
+            [run_param],
+        )

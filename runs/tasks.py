@@ -1,0 +1,18 @@
+"""django-q2 entry points: they take ids, call the engine, and return quietly when the run is
+gone. Never one task per row: a run is worked by a few drainers."""
+
+from __future__ import annotations
+
+from runs.engine import drainer, planning, sweeper
+
+
+def plan_run(run_id: str) -> None:
+    planning.plan_run(run_id)
+
+
+def drain_run(run_id: str) -> None:
+    drainer.drain_run(run_id)
+
+
+def sweep() -> None:
+    sweeper.sweep()
