@@ -306,8 +306,11 @@ class _HttpCaller(Executor):
                 last_problem = f"connection failed ({type(exc).__name__}: {exc})"
             else:
                 status = response.status_code
-                if status < 400:
+                if status < 300:
                     return response
+                if status < 400:
+                    where = response.headers.get("Location", "")
+                    raise CallFailed(f"HTTP {status} redirect to {where} (not followed).")
                 snippet = response.text[:MAX_ERROR_BODY]
                 if status == 429 or status >= 500:
                     last_problem = f"HTTP {status}: {snippet}".strip()

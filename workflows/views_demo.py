@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -14,6 +15,7 @@ from workflows.demo_agent import answer_question
 MAX_BODY = 64 * 1024
 
 
+@login_not_required
 @csrf_exempt
 @require_POST
 def demo_agent_endpoint(request):
