@@ -205,6 +205,13 @@ class LlmJudge(Implementation):
         preset = raw_params.get("preset") if isinstance(raw_params, dict) else None
         if not raw_inputs and preset in PRESETS:
             raw_inputs = [dict(item) for item in PRESETS[preset]["inputs"]]
+        elif not raw_inputs and isinstance(raw_params.get("prompt"), str):
+            # A custom rubric declares the variables it uses.
+            raw_inputs = [
+                {"name": name, "description": "", "required": True}
+                for name in template_variables(raw_params["prompt"])
+                if name not in BUILTIN_VARIABLES
+            ]
         return super().clean(raw_params, raw_inputs)
 
     @classmethod

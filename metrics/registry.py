@@ -31,15 +31,21 @@ def register(cls: type[Implementation]) -> type[Implementation]:
     return cls
 
 
+_loaded = False
+
+
 def _load() -> None:
     # Importing the modules registers their implementations.
+    global _loaded
     import metrics.builtins  # noqa: F401
     import metrics.custom  # noqa: F401
     import metrics.judge  # noqa: F401
 
+    _loaded = True
+
 
 def get_implementation(key: str) -> type[Implementation]:
-    if not REGISTRY:
+    if not _loaded:
         _load()
     try:
         return REGISTRY[key]
@@ -50,7 +56,7 @@ def get_implementation(key: str) -> type[Implementation]:
 
 
 def implementations() -> dict[str, type[Implementation]]:
-    if not REGISTRY:
+    if not _loaded:
         _load()
     return dict(REGISTRY)
 

@@ -157,6 +157,7 @@ class Scorer:
             return MetricOutcome.error("The metric did not return a number.", **outcome.details)
         if not math.isfinite(value):
             return MetricOutcome.error(f"The metric returned {value}, not a finite number.")
+        value = outcome.number_value = _snap(value, self.range_min, self.range_max)
         if (self.range_min is not None and value < self.range_min) or (
             self.range_max is not None and value > self.range_max
         ):
@@ -167,6 +168,14 @@ class Scorer:
             )
         outcome.string_value = None
         return outcome
+
+
+def _snap(value: float, low: float | None, high: float | None) -> float:
+    """Floating-point noise at a bound (100.00000000000004) is the bound itself."""
+    for bound in (low, high):
+        if bound is not None and abs(value - bound) <= 1e-9 * (1.0 + abs(bound)):
+            return float(bound)
+    return float(value)
 
 
 def _fmt(bound: float | None) -> str:

@@ -1,0 +1,143 @@
+"""``/v1/metrics`` and ``/v2/gen-ai/evaluation_metrics``: validate, call a service or a
+selector, answer. The same services back the METRICS tab."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from metrics import selectors, services
+from metrics.api import serializers as s
+from metrics.api.gradient import metric_dict
+from projects.access import project_for_user
+from projects.models import Role
+
+TAGS = ["metrics"]
+PROJECT_PARAM = OpenApiParameter("project_id", OpenApiTypes.UUID, required=True)
+
+
+def _project(request, *, role: str = Role.VIEWER):
+    raw = request.query_params.get("project_id")
+    if not raw and isinstance(request.data, dict):
+        raw = request.data.get("project_id")
+    if not raw:
+        raise ValidationError({"project_id": ["This field is required."]})
+    try:
+        uuid.UUID(str(raw))
+    except ValueError as exc:
+        raise ValidationError({"project_id": ["Must be a valid UUID."]}) from exc
+    return project_for_user(request.user, raw, role=role)
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _metric_out(metric) -> dict:
+    return s.MetricOut(metric).data
+
+
+class MetricListApi(APIView):
+    @extend_schema(
+        tags=TAGS,
+        parameters=[PROJECT_PARAM],
+        responses=s.MetricListOut,
+        operation_id="metrics_list",
+    )
+    def get(self, request):
+        project = _project(request)
+        metrics = list(selectors.metrics_for_project(project))
+        latest = selectors.latest_versions(m.pk for m in metrics)
+        data = s.MetricOut(metrics, many=True, context={"latest": latest}).data
+        return Response({"data": data})
+
+    @extend_schema(
+        tags=TAGS,
+        parameters=[PROJECT_PARAM],
+        request=s.MetricCreateIn,
+        responses={201: s.MetricOut},
+        operation_id="metrics_create",
+    )
+    def post(self, request):
+        project = _project(request, role=Role.EDITOR)
+        data = _validated(s.MetricCreateIn, request.data)
+        data.pop("project_id", None)
+        metric = services.metric_create(project=project, user=request.user, **data)
+        return Response(_metric_out(metric), status=status.HTTP_201_CREATED)
+
+
+class MetricDetailApi(APIView):
+    @extend_schema(tags=TAGS, responses=s.MetricOut, operation_id="metrics_retrieve")
+    def get(self, request, metric_id):
+        metric = selectors.metric_for_user(request.user, metric_id)
+        return Response(_metric_out(metric))
+
+    @extend_schema(tags=TAGS, responses={204: None}, operation_id="metrics_destroy")
+    def delete(self, request, metric_id):
+        metric = selectors.metric_for_user(request.user, metric_id, role=Role.EDITOR)
+        services.metric_delete(metric=metric, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MetricVersionListApi(APIView):
+    @extend_schema(tags=TAGS, responses=s.VersionListOut, operation_id="metric_versions_list")
+    def get(self, request, metric_id):
+        metric = selectors.metric_for_user(request.user, metric_id)
+        versions = selectors.versions_for_metric(metric)
+        return Response({"data": s.MetricVersionOut(versions, many=True).data})
+
+    @extend_schema(
+        tags=TAGS,
+        request=s.VersionCreateIn,
+        responses={201: s.MetricVersionOut},
+        operation_id="metric_versions_create",
+    )
+    def post(self, request, metric_id):
+        metric = selectors.metric_for_user(request.user, metric_id, role=Role.EDITOR)
+        data = _validated(s.VersionCreateIn, request.data)
+        version = services.metric_version_create(metric=metric, user=request.user, **data)
+        return Response(s.MetricVersionOut(version).data, status=status.HTTP_201_CREATED)
+
+
+class MetricVersionDetailApi(APIView):
+    @extend_schema(tags=TAGS, responses=s.MetricVersionOut, operation_id="metric_versions_retrieve")
+    def get(self, request, metric_id, version_id):
+        metric = selectors.metric_for_user(request.user, metric_id)
+        version = selectors.version_for_metric(metric, version_id)
+        return Response(s.MetricVersionOut(version).data)
+
+
+class MetricVersionTryApi(APIView):
+    @extend_schema(
+        tags=TAGS, request=s.TryIn, responses=s.TryOut, operation_id="metric_versions_try"
+    )
+    def post(self, request, metric_id, version_id):
+        metric = selectors.metric_for_user(request.user, metric_id)
+        version = selectors.version_for_metric(metric, version_id)
+        data = _validated(s.TryIn, request.data)
+        outcome = services.metric_try(version=version, inputs=data["inputs"])
+        body = {
+            "metric_name": metric.name,
+            "metric_value_type": metric.value_type,
+            **outcome.as_dict(),
+        }
+        return Response(s.TryOut(body).data)
+
+
+class GradientMetricListApi(APIView):
+    """``GET /v2/gen-ai/evaluation_metrics``: the catalogue as ``APIEvaluationMetric``s."""
+
+    @extend_schema(
+        tags=["gradient"], responses=OpenApiTypes.OBJECT, operation_id="gradient_metrics"
+    )
+    def get(self, request):
+        metrics = selectors.metrics_for_user(request.user)
+        return Response({"metrics": [metric_dict(m) for m in metrics]})
