@@ -136,6 +136,7 @@ def openai_chat(
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms delayed ACK
     server: _Server
 
     def log_message(self, format, *args):  # keep test output quiet
