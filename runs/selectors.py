@@ -1,0 +1,231 @@
+"""Reads over runs that the UI and both API dialects share.
+
+Results pages use keyset pagination (an opaque cursor after the last row) so page 2,000 of a
+100,000-row run costs what page 1 costs; exports stream in keyset chunks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+from django.db.models import Q, QuerySet
+
+from runs.models import (
+    EvaluationRun,
+    MetricBinding,
+    MetricResult,
+    RunEntry,
+    RunStatus,
+    RunTask,
+)
+
+EXPORT_CHUNK = 2000
+
+
+def runs_for_project(
+    project, *, status: str | None = None, dataset_id=None, search: str | None = None
+) -> QuerySet[EvaluationRun]:
+    runs = EvaluationRun.objects.filter(project=project).select_related(
+        "started_by", "dataset_version__dataset", "test_case"
+    )
+    if status:
+        runs = runs.filter(status=status)
+    if dataset_id:
+        runs = runs.filter(dataset_version__dataset_id=dataset_id)
+    if search:
+        runs = runs.filter(name__icontains=search.strip())
+    return runs.order_by("-queued_at", "-id")
+
+
+def run_bindings(run: EvaluationRun) -> list[MetricBinding]:
+    """The run's metric columns in order, with metric, version and entry loaded."""
+    return list(
+        MetricBinding.objects.filter(run=run)
+        .select_related("metric_version__metric", "entry__workflow_version__workflow")
+        .order_by("position")
+    )
+
+
+# --- results pages and Gradient prompts -------------------------------------------------------
+
+
+def run_results_page(run: EvaluationRun, **kwargs):
+    """One page of the results table (keyset pagination); see ``runs.results_table``."""
+    from runs.results_table import run_results_page as page
+
+    return page(run, **kwargs)
+
+
+def _first_entry_id(run: EvaluationRun):
+    return (
+        RunEntry.objects.filter(run=run).order_by("position").values_list("id", flat=True).first()
+    )
+
+
+def run_prompt_count(run: EvaluationRun, *, entry_id=None) -> int:
+    """How many prompts (tasks of one entry, the first by default) the run has."""
+    entry_id = entry_id or _first_entry_id(run)
+    if entry_id is None:
+        return 0
+    return RunTask.objects.filter(run=run, entry_id=entry_id).count()
+
+
+def run_prompt_tasks(
+    run: EvaluationRun, *, entry_id=None, start: int = 0, stop: int | None = None
+) -> list[tuple[RunTask, list[MetricResult]]]:
+    """Tasks of one entry whose item position is in [start, stop), in order, each with its
+    metric results. Positions of a released version are dense, so this walks the
+    (run, position, id) index whatever the page."""
+    entry_id = entry_id or _first_entry_id(run)
+    if entry_id is None:
+        return []
+    tasks = RunTask.objects.filter(run=run, entry_id=entry_id, position__gte=max(0, start))
+    if stop is not None:
+        tasks = tasks.filter(position__lt=stop)
+    rows = list(tasks.select_related("item").order_by("position", "id"))
+    results: dict[int, list[MetricResult]] = {task.id: [] for task in rows}
+    for result in MetricResult.objects.filter(task_id__in=list(results)).order_by():
+        results[result.task_id].append(result)
+    return [(task, results[task.id]) for task in rows]
+
+
+def runs_for_test_case(test_case, *, version: int | None = None) -> QuerySet[EvaluationRun]:
+    runs = EvaluationRun.objects.filter(test_case=test_case).select_related(
+        "started_by", "dataset_version__dataset", "test_case"
+    )
+    if version is not None:
+        runs = runs.filter(test_case_version=version)
+    return runs.order_by("-queued_at", "-id")
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+def _result_dict(result: dict | None) -> dict | None:
+    if result is None:
+        return None
+    return {
+        "number_value": result["number_value"],
+        "string_value": result["string_value"],
+        "reasoning": result["reasoning"],
+        "error_description": result["error_description"],
+    }
+
+
+def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
+    """Every result row as a JSON-ready dict, in dataset order, streamed in keyset chunks."""
+    bindings = run_bindings(run)
+    binding_names = {
+        b.id: (b.metric_version.metric.name, str(b.metric_version.metric_id)) for b in bindings
+    }
+    entries = {
+        b.entry_id: (
+            b.entry.workflow_version.workflow.name if b.entry.workflow_version_id else None
+        )
+        for b in bindings
+    }
+    fields = (
+        "id",
+        "position",
+        "entry_id",
+        "status",
+        "error",
+        "outputs",
+        "input_tokens",
+        "output_tokens",
+        "latency_ms",
+        "chunks",
+        "spans",
+        "item__data",
+    )
+    last = (-1, -1)
+    while True:
+        chunk = list(
+            RunTask.objects.filter(run=run)
+            .filter(Q(position__gt=last[0]) | Q(position=last[0], id__gt=last[1]))
+            .order_by("position", "id")
+            .values(*fields)[:EXPORT_CHUNK]
+        )
+        if not chunk:
+            return
+        results: dict[int, dict] = {row["id"]: {} for row in chunk}
+        values = MetricResult.objects.filter(task_id__in=list(results)).values(
+            "task_id",
+            "binding_id",
+            "number_value",
+            "string_value",
+            "reasoning",
+            "error_description",
+        )
+        for value in values.order_by():
+            results[value["task_id"]][value["binding_id"]] = value
+        for row in chunk:
+            metrics = {}
+            for binding in bindings:
+                if binding.entry_id != row["entry_id"]:
+                    continue
+                name, metric_id = binding_names[binding.id]
+                entry = _result_dict(results[row["id"]].get(binding.id))
+                metrics[name] = {"metric_id": metric_id, **(entry or {"error_description": ""})}
+            yield {
+                "row": row["position"],
+                "task_id": row["id"],
+                "status": row["status"],
+                "error": row["error"],
+                "data": row["item__data"],
+                "workflow": None
+                if entries.get(row["entry_id"]) is None
+                else {
+                    "name": entries[row["entry_id"]],
+                    "outputs": row["outputs"],
+                    "input_tokens": row["input_tokens"],
+                    "output_tokens": row["output_tokens"],
+                    "latency_ms": row["latency_ms"],
+                    "chunks": row["chunks"],
+                    "spans": row["spans"],
+                },
+                "metrics": metrics,
+            }
+        last = (chunk[-1]["position"], chunk[-1]["id"])
+
+
+# --- summaries -----------------------------------------------------------------------------------
+
+
+def run_metric_summaries(run: EvaluationRun) -> list[dict]:
+    """Run-level summary per metric binding, in column order. Finished runs read the stored
+    summaries; active runs compute them live from the results written so far."""
+    from runs.engine.finish import compute_summaries
+
+    summaries = run.summaries or {}
+    if run.status in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING) or not summaries:
+        summaries, _ = compute_summaries(run)
+    rows = []
+    for binding in run_bindings(run):
+        metric = binding.metric_version.metric
+        workflow = binding.entry.workflow_version
+        summary = dict(summaries.get(str(binding.id)) or {})
+        summary.update(
+            binding_id=str(binding.id),
+            metric_id=str(metric.id),
+            metric_name=metric.name,
+            metric_version_id=str(binding.metric_version_id),
+            metric_version_number=binding.metric_version.number,
+            value_type=metric.value_type,
+            inverted=metric.inverted,
+            range_min=metric.range_min,
+            range_max=metric.range_max,
+            is_star=binding.id == run.star_binding_id,
+            entry_position=binding.entry.position,
+            workflow_name=workflow.workflow.name if workflow else None,
+        )
+        rows.append(summary)
+    return rows
+
+
+def parse_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
