@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from django.core.exceptions import ValidationError
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.http import StreamingHttpResponse
 
 from datasets import conf
 from datasets.models import DatasetItem, DatasetVersion
@@ -102,3 +103,11 @@ def _csv_lines(version: DatasetVersion) -> Iterator[str]:
     )
     for data in rows:
         yield writer.writerow([_cell(data.get(name)) for name in columns])
+
+
+def export_response(version: DatasetVersion, fmt: str) -> StreamingHttpResponse:
+    """The streamed download of a version, for the UI and the API alike."""
+    fmt = check_format(fmt)
+    response = StreamingHttpResponse(export_stream(version, fmt), content_type=EXPORT_FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(version, fmt)}"'
+    return response

@@ -105,7 +105,7 @@ class ItemsDeleteOut(serializers.Serializer):
 
 
 class ImportIn(serializers.Serializer):
-    file = serializers.FileField()
+    file = serializers.FileField(allow_empty_file=True)
     format = serializers.ChoiceField(choices=FORMATS, required=False, allow_blank=True)
 
 

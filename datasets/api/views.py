@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -275,13 +274,4 @@ class VersionExportApi(APIView):
     def get(self, request, dataset_id, version_id):
         version = _version(request, dataset_id, version_id)
         fmt = exporting.check_format(request.query_params.get("format", "jsonl"))
-        return export_response(version, fmt)
-
-
-def export_response(version: DatasetVersion, fmt: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        exporting.export_stream(version, fmt), content_type=exporting.EXPORT_FORMATS[fmt]
-    )
-    filename = exporting.export_filename(version, fmt)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+        return exporting.export_response(version, fmt)
