@@ -145,10 +145,14 @@ def metric_create(
     )
     try:
         impl = get_implementation(implementation)
-        clean_params, clean_inputs = impl.clean(params or {}, inputs)
     except ValidationError as exc:
         errors.update(exc.message_dict)
         raise ValidationError(errors) from None
+    clean_params, clean_inputs = {}, []
+    try:
+        clean_params, clean_inputs = impl.clean(params or {}, inputs)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     values, value_errors = _value_settings(
         impl, clean_params, value_type=value_type, range_min=range_min, range_max=range_max
     )
