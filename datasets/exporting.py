@@ -7,6 +7,7 @@ whatever the size of the version. JSON and JSONL reuse the stored JSON text as i
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 
@@ -68,7 +69,7 @@ def export_stream(version: DatasetVersion, fmt: str) -> Iterator[bytes]:
         return _chunked(raw + "\n" for raw in _raw_json(version))
     if fmt == "json":
         return _chunked(_json_array(version))
-    return _chunked(_csv_lines(version))
+    return (text.encode() for text in _csv_lines(version))
 
 
 def _json_array(version: DatasetVersion) -> Iterator[str]:
@@ -77,13 +78,6 @@ def _json_array(version: DatasetVersion) -> Iterator[str]:
         yield ("[\n" if first else ",\n") + raw
         first = False
     yield "[]\n" if first else "\n]\n"
-
-
-class _Line:
-    """A file-like object whose write() hands back the line csv.writer produced."""
-
-    def write(self, text: str) -> str:
-        return text
 
 
 def _cell(value) -> str:
@@ -95,14 +89,24 @@ def _cell(value) -> str:
 
 
 def _csv_lines(version: DatasetVersion) -> Iterator[str]:
+    """CSV text in blocks of rows (csv.writer over a reused buffer, rows decoded directly)."""
     columns = version.column_names()
-    writer = csv.writer(_Line())
-    yield writer.writerow(columns)
-    rows = (
-        _items(version).values_list("data", flat=True).iterator(chunk_size=conf.EXPORT_CHUNK_SIZE)
-    )
-    for data in rows:
-        yield writer.writerow([_cell(data.get(name)) for name in columns])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    loads = json.loads
+    block = []
+    for raw in _raw_json(version):
+        data = loads(raw)
+        block.append([_cell(data.get(name)) for name in columns])
+        if len(block) >= _ROWS_PER_CHUNK:
+            writer.writerows(block)
+            block = []
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    writer.writerows(block)
+    yield buffer.getvalue()
 
 
 def export_response(version: DatasetVersion, fmt: str) -> StreamingHttpResponse:
