@@ -114,3 +114,19 @@ def test_viewers_and_outsiders_cannot_change_workflows(
     assert viewer_web.post(_url(project, f"{workflow.pk}/delete/")).status_code == 403
     assert viewer_web.get(_url(project, "new/")).status_code == 403
     assert outsider_web.get(_url(project, f"{workflow.pk}/")).status_code == 404
+
+
+def test_the_admin_never_shows_a_secret(client, project, make_workflow, django_user_model):
+    config = http_config("http://127.0.0.1:9/", headers={"X-Api-Key": {"secret": "adm-secret-5"}})
+    workflow = make_workflow(config=config)
+    version = workflow.latest_version()
+    admin_user = django_user_model.objects.create_superuser("root", "r@example.com", "pw")
+    client.force_login(admin_user)
+    for url in (
+        f"/admin/workflows/workflowversion/{version.pk}/change/",
+        f"/admin/workflows/workflow/{workflow.pk}/change/",
+        "/admin/workflows/workflowversion/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "adm-secret-5" not in response.content.decode()

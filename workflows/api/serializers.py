@@ -8,17 +8,17 @@ from workflows.configs import public_config
 from workflows.models import WorkflowKind
 
 
-class ProjectQuery(serializers.Serializer):
+class WorkflowProjectQuery(serializers.Serializer):
     project_id = serializers.UUIDField()
 
 
-class IoItem(serializers.Serializer):
+class WorkflowIoItem(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField(required=False, allow_blank=True)
     required = serializers.BooleanField(required=False)
 
 
-class VersionIn(serializers.Serializer):
+class WorkflowVersionIn(serializers.Serializer):
     config = serializers.JSONField(
         help_text="Per kind. Secrets as {'secret': value}, {'env': NAME} or {'keep': true}."
     )
@@ -26,24 +26,24 @@ class VersionIn(serializers.Serializer):
     outputs = serializers.JSONField(required=False)
 
 
-class WorkflowIn(VersionIn):
+class WorkflowIn(WorkflowVersionIn):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=WorkflowKind.choices)
 
 
-class TryIn(serializers.Serializer):
+class WorkflowTryIn(serializers.Serializer):
     inputs = serializers.JSONField()
 
 
-class VersionOut(serializers.Serializer):
+class WorkflowVersionOut(serializers.Serializer):
     id = serializers.UUIDField()
     workflow_id = serializers.UUIDField()
     number = serializers.IntegerField()
     kind = serializers.CharField()
     config = serializers.SerializerMethodField()
-    inputs = IoItem(many=True)
-    outputs = IoItem(many=True)
+    inputs = WorkflowIoItem(many=True)
+    outputs = WorkflowIoItem(many=True)
     content_hash = serializers.CharField(help_text="Reported as agent_version_hash.")
     max_concurrency = serializers.IntegerField()
     created_by = serializers.SerializerMethodField()
@@ -74,28 +74,28 @@ class WorkflowOut(serializers.Serializer):
     def get_latest_version(self, workflow) -> dict | None:
         latest = self.context.get("latest", {})
         version = latest[workflow.pk] if workflow.pk in latest else workflow.latest_version()
-        return VersionOut(version).data if version else None
+        return WorkflowVersionOut(version).data if version else None
 
 
 class WorkflowListOut(serializers.Serializer):
     data = WorkflowOut(many=True)
 
 
-class VersionListOut(serializers.Serializer):
-    data = VersionOut(many=True)
+class WorkflowVersionListOut(serializers.Serializer):
+    data = WorkflowVersionOut(many=True)
 
 
-class ChunkOut(serializers.Serializer):
+class WorkflowChunkOut(serializers.Serializer):
     text = serializers.CharField()
     source_name = serializers.CharField()
     index_uuid = serializers.CharField()
 
 
-class TryOut(serializers.Serializer):
+class WorkflowTryOut(serializers.Serializer):
     outputs = serializers.DictField()
     input_tokens = serializers.IntegerField(allow_null=True)
     output_tokens = serializers.IntegerField(allow_null=True)
-    chunks = ChunkOut(many=True)
+    chunks = WorkflowChunkOut(many=True)
     spans = serializers.ListField(child=serializers.DictField())
     latency_ms = serializers.FloatField()
     error = serializers.CharField(allow_null=True)

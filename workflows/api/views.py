@@ -17,7 +17,7 @@ TAGS = ["workflows"]
 
 
 def _project(request, *, role=Role.VIEWER):
-    query = s.ProjectQuery(data=request.query_params)
+    query = s.WorkflowProjectQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     return project_for_user(request.user, query.validated_data["project_id"], role=role)
 
@@ -27,7 +27,12 @@ def _workflow_out(workflow) -> dict:
 
 
 class WorkflowListApi(APIView):
-    @extend_schema(parameters=[PROJECT_PARAM], responses=s.WorkflowListOut, tags=TAGS)
+    @extend_schema(
+        operation_id="workflows_list",
+        parameters=[PROJECT_PARAM],
+        responses=s.WorkflowListOut,
+        tags=TAGS,
+    )
     def get(self, request):
         project = _project(request)
         workflows = list(selectors.workflows_for_project(project).select_related("created_by"))
@@ -66,40 +71,46 @@ class WorkflowDetailApi(APIView):
 
 
 class VersionsApi(APIView):
-    @extend_schema(responses=s.VersionListOut, tags=TAGS)
+    @extend_schema(
+        operation_id="workflow_versions_list", responses=s.WorkflowVersionListOut, tags=TAGS
+    )
     def get(self, request, workflow_id):
         workflow = selectors.workflow_for_user(request.user, workflow_id)
         versions = workflow.versions.select_related("workflow", "created_by").order_by("-number")
-        return Response({"data": s.VersionOut(versions, many=True).data})
+        return Response({"data": s.WorkflowVersionOut(versions, many=True).data})
 
-    @extend_schema(request=s.VersionIn, responses={201: s.VersionOut, 200: s.VersionOut}, tags=TAGS)
+    @extend_schema(
+        request=s.WorkflowVersionIn,
+        responses={201: s.WorkflowVersionOut, 200: s.WorkflowVersionOut},
+        tags=TAGS,
+    )
     def post(self, request, workflow_id):
         workflow = selectors.workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
-        body = s.VersionIn(data=request.data)
+        body = s.WorkflowVersionIn(data=request.data)
         body.is_valid(raise_exception=True)
         version, created = services.workflow_version_create(
             workflow=workflow, user=request.user, **body.validated_data
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(s.VersionOut(version).data, status=code)
+        return Response(s.WorkflowVersionOut(version).data, status=code)
 
 
 class VersionDetailApi(APIView):
-    @extend_schema(responses=s.VersionOut, tags=TAGS)
+    @extend_schema(responses=s.WorkflowVersionOut, tags=TAGS)
     def get(self, request, workflow_id, version_id):
         workflow = selectors.workflow_for_user(request.user, workflow_id)
         version = selectors.version_for_workflow(workflow, version_id)
-        return Response(s.VersionOut(version).data)
+        return Response(s.WorkflowVersionOut(version).data)
 
 
 class VersionTryApi(APIView):
-    @extend_schema(request=s.TryIn, responses=s.TryOut, tags=TAGS)
+    @extend_schema(request=s.WorkflowTryIn, responses=s.WorkflowTryOut, tags=TAGS)
     def post(self, request, workflow_id, version_id):
         workflow = selectors.workflow_for_user(request.user, workflow_id, role=Role.EDITOR)
         version = selectors.version_for_workflow(workflow, version_id)
-        body = s.TryIn(data=request.data)
+        body = s.WorkflowTryIn(data=request.data)
         body.is_valid(raise_exception=True)
         result = services.workflow_version_try(
             version=version, inputs=body.validated_data["inputs"]
         )
-        return Response(s.TryOut(result.as_dict()).data)
+        return Response(s.WorkflowTryOut(result.as_dict()).data)
