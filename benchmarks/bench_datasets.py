@@ -64,6 +64,7 @@ def setup_database(tmp: Path):
     admin.execute(f'CREATE DATABASE "{name}"')
     base = url.rsplit("/", 1)[0]
     os.environ["DATABASE_URL"] = f"{base}/{name}"
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + os.urandom(16).hex())
 
     def drop():
         from django.db import connections
