@@ -84,7 +84,11 @@ class RunCreateIn(serializers.Serializer):
     def validate(self, attrs):
         if not attrs["agent_uuids"] and not attrs["agent_deployment_names"]:
             raise serializers.ValidationError(
-                {"agent_uuids": ["Give at least one agent (agent_uuids or agent_deployment_names)."]}
+                {
+                    "agent_uuids": [
+                        "Give at least one agent (agent_uuids or agent_deployment_names)."
+                    ]
+                }
             )
         return attrs
 

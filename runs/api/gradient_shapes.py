@@ -73,12 +73,15 @@ class RunContext:
 
     def __init__(self, run: EvaluationRun):
         self.run = run
-        self.entries: list[RunEntry] = list(
-            run.entries.select_related("workflow_version__workflow").order_by("position")
-        )
-        self.bindings: list[MetricBinding] = list(
-            run.bindings.select_related("metric_version__metric").order_by("position")
-        )
+        prefetched = getattr(run, "_prefetched_objects_cache", {})
+        entries = run.entries.all()
+        bindings = run.bindings.all()
+        if "entries" not in prefetched:
+            entries = entries.select_related("workflow_version__workflow")
+        if "bindings" not in prefetched:
+            bindings = bindings.select_related("metric_version__metric")
+        self.entries: list[RunEntry] = sorted(entries, key=lambda e: e.position)
+        self.bindings: list[MetricBinding] = sorted(bindings, key=lambda b: b.position)
         self.metric_by_binding = {b.id: b.metric_version.metric for b in self.bindings}
 
     @property

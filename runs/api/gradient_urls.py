@@ -1,1 +1,31 @@
-urlpatterns: list = []
+"""``/v2/gen-ai/``: evaluation runs and evaluation test cases in the Gradient dialect (the
+metric catalogue, ``evaluation_metrics``, is in ``metrics.api.gradient_urls``)."""
+
+from django.urls import path
+
+from runs.api import gradient as views
+
+run = "evaluation_runs/<str:evaluation_run_uuid>"
+case = "evaluation_test_cases/<str:test_case_uuid>"
+
+urlpatterns = [
+    path("evaluation_runs", views.EvaluationRunCreateApi.as_view(), name="gradient-runs"),
+    path(run, views.EvaluationRunRetrieveApi.as_view(), name="gradient-run"),
+    path(f"{run}/results", views.EvaluationRunResultsApi.as_view(), name="gradient-run-results"),
+    path(
+        f"{run}/results/<str:prompt_id>",
+        views.EvaluationRunPromptApi.as_view(),
+        name="gradient-run-prompt",
+    ),
+    path(
+        "evaluation_test_cases",
+        views.TestCaseListCreateApi.as_view(),
+        name="gradient-test-cases",
+    ),
+    path(case, views.TestCaseDetailApi.as_view(), name="gradient-test-case"),
+    path(
+        "evaluation_test_cases/<str:evaluation_test_case_uuid>/evaluation_runs",
+        views.TestCaseRunsApi.as_view(),
+        name="gradient-test-case-runs",
+    ),
+]
