@@ -277,3 +277,64 @@ def metric_try(*, version: MetricVersion, inputs: Any) -> MetricOutcome:
     if unknown:
         raise ValidationError({"inputs": [f"Unknown input(s): {', '.join(sorted(unknown))}."]})
     return build_scorer(version).score(inputs)
+
+
+@transaction.atomic
+def metric_revise(
+    *,
+    metric: Metric,
+    user,
+    metadata: dict,
+    implementation: str,
+    params: dict,
+    inputs: list | None,
+    value_type: str | None = None,
+    range_min: float | None = None,
+    range_max: float | None = None,
+    note: str = "",
+) -> MetricVersion | None:
+    """The edit form: update the metadata and, when the definition changed, add a version.
+
+    Returns the new version, or None when only metadata changed.
+    """
+    _check_writable(metric)
+    errors: dict[str, list[str]] = {}
+    try:
+        metric_update(metric=metric, user=user, **metadata)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    previous = metric.latest_version()
+    impl = get_implementation(implementation)
+    try:
+        clean_params, clean_inputs = impl.clean(
+            _carry_secrets(impl, params, previous), inputs if impl.user_inputs else None
+        )
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        transaction.set_rollback(True)
+        raise ValidationError(errors)
+    unchanged = (
+        previous is not None
+        and previous.implementation == impl.key
+        and previous.params == clean_params
+        and previous.inputs == clean_inputs
+        and (
+            not impl.user_value_type
+            or (value_type, range_min, range_max)
+            == (metric.value_type, metric.range_min, metric.range_max)
+        )
+    )
+    if unchanged:
+        return None
+    return metric_version_create(
+        metric=metric,
+        user=user,
+        implementation=impl.key,
+        params=clean_params,
+        inputs=clean_inputs,
+        value_type=value_type,
+        range_min=range_min,
+        range_max=range_max,
+        note=note,
+    )
