@@ -1,17 +1,19 @@
 from django.urls import path
 
-from projects.views import placeholder
+from runs.views import run_page, runs_list, sheet
 
 app_name = "runs"
 urlpatterns = [
-    path(
-        "",
-        placeholder,
-        {
-            "area": "EVALUATIONS",
-            "text": "Evaluation runs will be listed here with NAME, STATUS, STARTED BY and "
-            "STARTED AT, and the Run evaluation button will open the New Evaluation Run sheet.",
-        },
-        name="list",
-    ),
+    path("", runs_list.run_list, name="list"),
+    path("rows/", runs_list.run_list_rows, name="list_rows"),
+    path("new/", sheet.run_new, name="new"),
+    path("compare/", runs_list.run_compare, name="compare"),
+    path("<uuid:run_id>/", run_page.run_detail, name="detail"),
+    path("<uuid:run_id>/status/", run_page.run_status, name="status"),
+    path("<uuid:run_id>/results/", run_page.run_results, name="results"),
+    path("<uuid:run_id>/rows/<int:position>/", run_page.run_row, name="row"),
+    path("<uuid:run_id>/download/", run_page.run_download, name="download"),
+    path("<uuid:run_id>/rerun/", run_page.run_rerun, name="rerun"),
+    path("<uuid:run_id>/cancel/", run_page.run_cancel, name="cancel"),
+    path("<uuid:run_id>/delete/", run_page.run_delete, name="delete"),
 ]

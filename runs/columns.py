@@ -1,0 +1,164 @@
+"""The columns of a run's results: its entries (agents) and metric bindings, with the labels
+the results table, the downloads and the comparison show."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from runs.models import EvaluationRun, MetricBinding, RunEntry, TaskStatus
+
+STRING_VALUE_TYPE = "METRIC_VALUE_TYPE_STRING"
+
+
+@dataclass
+class EntryColumn:
+    id: uuid.UUID
+    position: int
+    workflow_id: uuid.UUID | None
+    workflow_name: str | None
+    workflow_version_id: uuid.UUID | None
+    workflow_version_number: int | None
+    output_names: list[str]
+
+    @property
+    def label(self) -> str:
+        if self.workflow_name is None:
+            return "Dataset"
+        return f"{self.workflow_name} v{self.workflow_version_number}"
+
+    def as_dict(self) -> dict | None:
+        if self.workflow_id is None:
+            return None
+        return {
+            "id": str(self.workflow_id),
+            "name": self.workflow_name,
+            "version_id": str(self.workflow_version_id),
+            "version_number": self.workflow_version_number,
+        }
+
+
+@dataclass
+class BindingColumn:
+    id: uuid.UUID
+    position: int
+    entry_id: uuid.UUID
+    entry_position: int
+    metric_id: uuid.UUID
+    metric_name: str
+    metric_version_id: uuid.UUID
+    metric_version_number: int
+    value_type: str
+    inverted: bool
+    range_min: float | None
+    range_max: float | None
+    is_star: bool = False
+    threshold: float | None = None
+    agent_label: str = ""
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.value_type != STRING_VALUE_TYPE
+
+    @property
+    def sort_key(self) -> str:
+        return f"score:{self.id}"
+
+    @property
+    def label(self) -> str:
+        return self.metric_name
+
+    def metric_dict(self) -> dict:
+        return {
+            "binding_id": str(self.id),
+            "metric_id": str(self.metric_id),
+            "metric_name": self.metric_name,
+            "metric_version_id": str(self.metric_version_id),
+            "metric_version": self.metric_version_number,
+        }
+
+
+@dataclass
+class RunColumns:
+    dataset_columns: list[str]
+    entries: list[EntryColumn]
+    bindings: list[BindingColumn]
+
+    @property
+    def several_agents(self) -> bool:
+        return len(self.entries) > 1
+
+    def entry(self, entry_id) -> EntryColumn | None:
+        return next((e for e in self.entries if e.id == entry_id), None)
+
+    def binding(self, binding_id) -> BindingColumn | None:
+        return next((b for b in self.bindings if str(b.id) == str(binding_id)), None)
+
+    def bindings_by_entry(self) -> list[tuple[EntryColumn, list[BindingColumn]]]:
+        return [(e, [b for b in self.bindings if b.entry_id == e.id]) for e in self.entries]
+
+
+def run_columns(run: EvaluationRun) -> RunColumns:
+    entries = [
+        EntryColumn(
+            id=entry.id,
+            position=entry.position,
+            workflow_id=entry.workflow_version.workflow_id if entry.workflow_version else None,
+            workflow_name=entry.workflow_version.workflow.name if entry.workflow_version else None,
+            workflow_version_id=entry.workflow_version_id,
+            workflow_version_number=(
+                entry.workflow_version.number if entry.workflow_version else None
+            ),
+            output_names=entry.workflow_version.output_names() if entry.workflow_version else [],
+        )
+        for entry in RunEntry.objects.filter(run=run)
+        .select_related("workflow_version__workflow")
+        .order_by("position")
+    ]
+    labels = {e.id: e for e in entries}
+    bindings = []
+    for binding in (
+        MetricBinding.objects.filter(run=run)
+        .select_related("metric_version__metric")
+        .order_by("position")
+    ):
+        metric = binding.metric_version.metric
+        entry = labels.get(binding.entry_id)
+        is_star = binding.id == run.star_binding_id
+        bindings.append(
+            BindingColumn(
+                id=binding.id,
+                position=binding.position,
+                entry_id=binding.entry_id,
+                entry_position=entry.position if entry else 0,
+                metric_id=metric.id,
+                metric_name=metric.name,
+                metric_version_id=binding.metric_version_id,
+                metric_version_number=binding.metric_version.number,
+                value_type=metric.value_type,
+                inverted=metric.inverted,
+                range_min=metric.range_min,
+                range_max=metric.range_max,
+                is_star=is_star,
+                threshold=run.star_threshold if is_star else None,
+                agent_label=entry.label if entry else "",
+            )
+        )
+    return RunColumns(
+        dataset_columns=run.dataset_version.column_names(), entries=entries, bindings=bindings
+    )
+
+
+def combined_status(statuses: list[str]) -> str:
+    """One status for a row from the statuses of its tasks (one per agent)."""
+    if not statuses:
+        return TaskStatus.PENDING
+    if TaskStatus.FAILED in statuses:
+        return TaskStatus.FAILED
+    if TaskStatus.CLAIMED in statuses:
+        return TaskStatus.CLAIMED
+    if TaskStatus.PENDING in statuses:
+        return TaskStatus.PENDING
+    if all(s == TaskStatus.CANCELED for s in statuses):
+        return TaskStatus.CANCELED
+    return TaskStatus.SUCCEEDED

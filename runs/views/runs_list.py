@@ -1,0 +1,94 @@
+"""Evaluations -> EVALUATIONS: the runs list (live while runs work) and run comparison."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from datasets.selectors import datasets_with_released_versions
+from runs.compare import runs_compare
+from runs.forms import RunFilterForm
+from runs.selectors import runs_for_project
+from runs.views.common import can_edit, project_or_404
+
+PAGE_SIZE = 25
+
+
+def _filtered_runs(request: HttpRequest, project):
+    datasets = list(datasets_with_released_versions(project))
+    form = RunFilterForm(request.GET or None, datasets=datasets)
+    filters = form.cleaned_data if form.is_valid() else {}
+    runs = runs_for_project(
+        project,
+        status=filters.get("status") or None,
+        dataset_id=filters.get("dataset") or None,
+        search=filters.get("q") or None,
+    )
+    paginator = Paginator(runs, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {
+        "form": form,
+        "datasets": datasets,
+        "page": page,
+        "runs": list(page.object_list),
+        "filtered": bool(filters and any(filters.values())),
+        "query": query.urlencode(),
+        "full_query": request.GET.urlencode(),
+    }
+
+
+@require_GET
+def run_list(request: HttpRequest, project_id) -> HttpResponse:
+    project = project_or_404(request, project_id)
+    context = {"project": project, "can_edit": can_edit(request, project)}
+    context.update(_filtered_runs(request, project))
+    context["polling"] = any(run.is_active for run in context["runs"])
+    if request.htmx and request.htmx.target == "runs-table":
+        return render(request, "runs/list.html#runs-table", context)
+    return render(request, "runs/list.html", context)
+
+
+@require_GET
+def run_list_rows(request: HttpRequest, project_id) -> HttpResponse:
+    """The polled tbody: re-rendered every 2 s while a run on the page is active; the last
+    answer (no run active) says stop polling."""
+    project = project_or_404(request, project_id)
+    context = {"project": project, "can_edit": can_edit(request, project)}
+    context.update(_filtered_runs(request, project))
+    context["polling"] = any(run.is_active for run in context["runs"])
+    response = render(request, "runs/list.html#runs-rows", context)
+    if not context["polling"]:
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@require_GET
+def run_compare(request: HttpRequest, project_id) -> HttpResponse:
+    project = project_or_404(request, project_id)
+    run_ids = request.GET.getlist("runs")
+    comparison = None
+    errors: list[str] = []
+    if run_ids:
+        try:
+            comparison = runs_compare(project=project, run_ids=run_ids)
+        except ValidationError as exc:
+            errors = [m for messages in exc.message_dict.values() for m in messages]
+    candidates = runs_for_project(project).filter(status__in=["succeeded", "partially_succeeded"])
+    return render(
+        request,
+        "runs/compare.html",
+        {
+            "project": project,
+            "comparison": comparison,
+            "errors": errors,
+            "selected": set(run_ids),
+            "candidates": list(candidates[:200]),
+        },
+        status=400 if errors else 200,
+    )

@@ -1,0 +1,266 @@
+"""The New Evaluation Run sheet: a side sheet on the runs list, also its own page.
+
+Every change that reshapes the sheet (dataset, version, mode, agent, metric, add/remove
+rows) posts the whole form back and the server re-renders it from that state, so the
+cascading selects work the same with htmx (partial swap) and without JavaScript (full page).
+Start calls ``runs.services.run_start`` — the API's validation — and shows each error next to
+the field it concerns. The one-time ``token`` is the idempotency key: a double click makes
+one run.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from datasets.models import DatasetVersion, VersionStatus
+from datasets.selectors import datasets_with_released_versions
+from metrics.models import MetricCategory
+from metrics.selectors import metrics_for_project
+from projects.models import Role
+from runs import services
+from runs.forms import SheetState
+from runs.validation import SPECIAL_WORKFLOW_OUTPUTS, TRACE_SELECTOR
+from runs.views.common import project_or_404
+from workflows.models import Workflow
+
+RESPONSE_NAMES = ("response", "answer", "output", "prediction", "actual", "completion")
+EXPECTED_NAMES = ("expected", "reference", "ground_truth", "target", "gold")
+EXPECTED_COLUMNS = (
+    "expected",
+    "expected_answer",
+    "ground_truth",
+    "ground_truth_answer",
+    "reference",
+    "answer",
+    "target",
+)
+QUESTION_NAMES = ("question", "query", "input", "prompt")
+
+
+def _find(items, wanted_id):
+    return next((item for item in items if str(item.id) == str(wanted_id)), None)
+
+
+def _default_selector(name: str, *, columns, outputs, with_workflow, trace) -> str:
+    lowered = name.lower()
+    if with_workflow:
+        if name in outputs or name in SPECIAL_WORKFLOW_OUTPUTS:
+            return f"$.workflow.{name}"
+        if lowered in RESPONSE_NAMES and outputs:
+            return f"$.workflow.{outputs[0]}"
+    if trace and not with_workflow and lowered == "trace":
+        return TRACE_SELECTOR
+    if name in columns and not (with_workflow and lowered in RESPONSE_NAMES):
+        return f"$.dataset.{name}"
+    if lowered in EXPECTED_NAMES:
+        found = next((c for c in EXPECTED_COLUMNS if c in columns), None)
+        if found:
+            return f"$.dataset.{found}"
+    if lowered in QUESTION_NAMES:
+        found = next((c for c in QUESTION_NAMES if c in columns), None)
+        if found:
+            return f"$.dataset.{found}"
+    if not with_workflow and lowered in RESPONSE_NAMES and "output" in columns:
+        return "$.dataset.output"
+    return ""
+
+
+def _input_rows(declared, chosen: dict, errors: dict, prefix: str, groups, defaults) -> list:
+    rows = []
+    known = {value for _, options in groups for value, _ in options}
+    for spec in declared or []:
+        name = spec.get("name", "")
+        value = chosen.get(name)
+        if value is None:
+            value = defaults(name)
+        extra = [(value, value)] if value and value not in known else []
+        rows.append(
+            {
+                "name": name,
+                "description": spec.get("description", ""),
+                "required": spec.get("required", True),
+                "value": value,
+                "groups": [*groups, ("Current", extra)] if extra else groups,
+                "field": f"{prefix}-input-{name}",
+                "errors": errors.get(f"{prefix}-input-{name}", []),
+            }
+        )
+    return rows
+
+
+def sheet_context(project, state: SheetState, errors: dict | None = None) -> dict:
+    errors = errors or {}
+    datasets = list(datasets_with_released_versions(project))
+    dataset = _find(datasets, state.dataset_id)
+    state.dataset_id = str(dataset.id) if dataset else ""
+    versions = (
+        list(
+            DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.RELEASED).order_by(
+                "-number"
+            )
+        )
+        if dataset
+        else []
+    )
+    version = _find(versions, state.version_id) or (versions[0] if versions else None)
+    state.version_id = str(version.id) if version else ""
+    columns = version.column_names() if version else []
+    trace = bool(version and version.is_trace_shaped)
+    dataset_options = [(f"$.dataset.{c}", f"$.dataset.{c}") for c in columns]
+
+    workflows = list(Workflow.objects.active().filter(project=project).order_by("name"))
+    agents, outputs = [], []
+    for i, agent in enumerate(state.agents):
+        workflow = _find(workflows, agent.workflow_id)
+        agent.workflow_id = str(workflow.id) if workflow else ""
+        wf_versions = list(workflow.versions.order_by("-number")) if workflow else []
+        wf_version = _find(wf_versions, agent.version_id) or (
+            wf_versions[0] if wf_versions else None
+        )
+        agent.version_id = str(wf_version.id) if wf_version else ""
+        if wf_version:
+            outputs += [o for o in wf_version.output_names() if o not in outputs]
+        prefix = f"agent-{i}"
+        agents.append(
+            {
+                "index": i,
+                "row": agent,
+                "versions": wf_versions,
+                "inputs": _input_rows(
+                    wf_version.inputs if wf_version else [],
+                    agent.inputs,
+                    errors,
+                    prefix,
+                    [("Dataset", dataset_options)],
+                    lambda name: f"$.dataset.{name}" if name in columns else "",
+                ),
+                "workflow_errors": errors.get(f"{prefix}-workflow", []),
+                "version_errors": errors.get(f"{prefix}-version", []),
+            }
+        )
+
+    groups = [("Dataset", dataset_options)]
+    if state.with_workflow:
+        groups.append(
+            (
+                "Workflow",
+                [(f"$.workflow.{o}", f"$.workflow.{o}") for o in outputs]
+                + [(f"$.workflow.{o}", f"$.workflow.{o}") for o in SPECIAL_WORKFLOW_OUTPUTS],
+            )
+        )
+    elif trace:
+        groups.append(("Trace", [(TRACE_SELECTOR, "$.trace (the whole recorded trace)")]))
+
+    catalogue = list(metrics_for_project(project))
+    labels = dict(MetricCategory.choices)
+    metric_groups: dict[str, list] = {}
+    for metric in catalogue:
+        metric_groups.setdefault(labels.get(metric.category, metric.category), []).append(metric)
+    metric_rows = []
+    for j, row in enumerate(state.metrics):
+        metric = _find(catalogue, row.metric_id)
+        row.metric_id = str(metric.id) if metric else ""
+        m_versions = list(metric.versions.order_by("-number")) if metric else []
+        chosen = _find(m_versions, row.version_id)
+        row.version_id = str(chosen.id) if chosen else ""
+        shown = chosen or (m_versions[0] if m_versions else None)
+        prefix = f"metric-{j}"
+        metric_rows.append(
+            {
+                "index": j,
+                "row": row,
+                "metric": metric,
+                "versions": m_versions,
+                "inputs": _input_rows(
+                    shown.inputs if shown else [],
+                    row.inputs,
+                    errors,
+                    prefix,
+                    groups,
+                    lambda name: _default_selector(
+                        name,
+                        columns=columns,
+                        outputs=outputs,
+                        with_workflow=state.with_workflow,
+                        trace=trace,
+                    ),
+                ),
+                "metric_errors": errors.get(f"{prefix}-metric", []),
+                "version_errors": errors.get(f"{prefix}-version", []),
+                "is_star": state.star == j,
+            }
+        )
+    return {
+        "project": project,
+        "state": state,
+        "errors": errors,
+        "datasets": datasets,
+        "versions": versions,
+        "version": version,
+        "columns": columns,
+        "trace_shaped": trace,
+        "workflows": workflows,
+        "agents": agents,
+        "metric_groups": sorted(metric_groups.items()),
+        "metric_rows": metric_rows,
+        "general_errors": errors.get("__all__", []),
+    }
+
+
+def _render(request: HttpRequest, project, state: SheetState, errors=None) -> HttpResponse:
+    context = sheet_context(project, state, errors)
+    context["sheet_url"] = reverse("runs:new", args=[project.pk])
+    if request.htmx and not request.htmx.boosted:
+        partial = "sheet-form" if request.method == "POST" else "sheet-panel"
+        return render(request, f"runs/sheet.html#{partial}", context)
+    return render(request, "runs/sheet.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def run_new(request: HttpRequest, project_id) -> HttpResponse:
+    project = project_or_404(request, project_id, role=Role.EDITOR)
+    if request.method == "GET":
+        state = SheetState.initial()
+        if request.GET.get("dataset"):
+            state.dataset_id = request.GET["dataset"]
+        return _render(request, project, state)
+
+    state = SheetState.from_data(request.POST)
+    action = request.POST.get("action", "refresh")
+    if action != "start":
+        state.apply(action)
+        return _render(request, project, state)
+
+    # Resolve defaults (latest version, default selectors) exactly as the sheet shows them.
+    context = sheet_context(project, state)
+    for row in [*context["agents"], *context["metric_rows"]]:
+        row["row"].inputs = {item["name"]: item["value"] for item in row["inputs"]}
+    errors = state.precheck()
+    if not errors:
+        try:
+            run = services.run_start(
+                project=project,
+                user=request.user,
+                name=state.name,
+                dataset_version_id=state.version_id,
+                config=state.config(),
+                star_metric=state.star_metric(),
+                idempotency_key=f"sheet:{state.token}",
+            )
+        except ValidationError as exc:
+            errors = state.map_errors(
+                exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+            )
+        else:
+            messages.success(request, f"Run {run.name} started.")
+            target = reverse("runs:list", args=[project.pk])
+            if request.htmx:
+                return HttpResponseClientRedirect(target)
+            return redirect(target)
+    return _render(request, project, state, errors)

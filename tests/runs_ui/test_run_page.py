@@ -1,0 +1,197 @@
+"""The run page: status, progress, summaries, the results table (sort, filter, pages), the
+row drawer, downloads and the actions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from django.urls import reverse
+
+from runs.models import EvaluationRun, RunStatus, RunTask, TaskStatus
+from runs.results_table import results_table_page
+from tests.runs_ui.conftest import execute, start_dataset_run
+
+
+def url(name, run, *args):
+    return reverse(f"runs:{name}", args=[run.project_id, run.pk, *args])
+
+
+def test_the_run_page_shows_status_progress_summaries_and_results(web, finished_run):
+    assert finished_run.status == RunStatus.SUCCEEDED
+    html = web.get(url("detail", finished_run)).content.decode()
+    assert "Succeeded" in html
+    assert "4 / 4" in html
+    assert "Pinned versions" in html
+    assert "Acme support agent (Python) v1" in html
+    assert "Contains" in html and "Levenshtein similarity" in html
+    assert 'class="chart"' in html
+    assert "How long is the warranty?" in html
+    assert "Download results" in html and "disabled" not in html.split("Download results")[0][-80:]
+    assert 'hx-trigger="every 2s"' not in html
+
+
+def test_download_is_disabled_while_running_and_refused(web, project, owner, trace_version):
+    run = start_dataset_run(project, owner, trace_version)
+    html = web.get(url("detail", run)).content.decode()
+    assert 'disabled title="Available when the run has finished">Download results' in html
+    assert 'hx-trigger="every 2s"' in html
+    response = web.get(url("download", run), {"format": "json"})
+    assert response.status_code == 303
+    follow = web.get(response["Location"]).content.decode()
+    assert "still in progress" in follow
+
+
+def test_the_status_fragment_stops_polling_and_announces_the_finish(web, finished_run):
+    response = web.get(url("status", finished_run), HTTP_HX_REQUEST="true")
+    assert response.status_code == 286
+    assert response["HX-Trigger"] == "run-finished"
+    assert 'id="run-status"' in response.content.decode()
+
+
+def test_it_downloads_json_csv_and_jsonl(web, finished_run):
+    response = web.get(url("download", finished_run), {"format": "json"})
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment; filename=")
+    document = json.loads(b"".join(response.streaming_content))
+    assert document["name"] == finished_run.name
+    assert len(document["results"]) == 4
+    response = web.get(url("download", finished_run), {"format": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["row", "status", "error"]
+    assert "dataset.question" in rows[0] and "Contains" in rows[0]
+    assert len(rows) == 5
+    response = web.get(url("download", finished_run), {"format": "jsonl"})
+    lines = b"".join(response.streaming_content).decode().strip().splitlines()
+    assert len(lines) == 4 and json.loads(lines[0])["data"]["question"]
+
+
+def test_results_sort_by_score_and_filter(web, finished_run):
+    page = results_table_page(finished_run)
+    contains = next(b for b in page.columns.bindings if b.metric_name == "Contains")
+    lev = next(b for b in page.columns.bindings if b.metric_name != "Contains")
+    ordered = results_table_page(finished_run, sort=f"score:{lev.id}")
+    values = [row.score(lev.id).number_value for row in ordered.rows]
+    assert values == sorted(values)
+    descending = results_table_page(finished_run, sort=f"-score:{lev.id}")
+    assert [row.score(lev.id).number_value for row in descending.rows] == sorted(
+        values, reverse=True
+    )
+    below = results_table_page(finished_run, filters={"binding": str(contains.id), "below": 0.5})
+    assert all(row.score(contains.id).number_value < 0.5 for row in below.rows)
+    text = results_table_page(finished_run, filters={"text": "Norway"})
+    assert [row.position for row in text.rows] == [1]
+    response = web.get(
+        url("results", finished_run),
+        {"sort": f"-score:{lev.id}", "q": "Norway"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="results",
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="results"')
+    assert "Do you ship to Norway?" in html and "How long is the warranty?" not in html
+
+
+def test_results_paginate_with_a_cursor(finished_run):
+    first = results_table_page(finished_run, limit=3)
+    assert [row.position for row in first.rows] == [0, 1, 2] and first.has_more
+    second = results_table_page(finished_run, limit=3, after=first.next_after)
+    assert [row.position for row in second.rows] == [3] and not second.has_more
+    page = results_table_page(finished_run)
+    lev = page.columns.bindings[1]
+    seen = []
+    after = None
+    while True:
+        part = results_table_page(finished_run, limit=1, sort=f"score:{lev.id}", after=after)
+        seen += [row.position for row in part.rows]
+        if not part.has_more:
+            break
+        after = part.next_after
+    assert sorted(seen) == [0, 1, 2, 3]
+
+
+def test_bad_sort_filter_or_cursor_shows_an_error_not_a_500(web, finished_run):
+    for params in ({"sort": "score:nope"}, {"after": "zzz"}, {"below": "abc"}):
+        response = web.get(url("results", finished_run), params, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert "callout-error" in response.content.decode()
+
+
+def test_failed_rows_filter(web, finished_run):
+    RunTask.objects.filter(run=finished_run, position=2).update(
+        status=TaskStatus.FAILED, error="agent exploded"
+    )
+    html = web.get(url("detail", finished_run), {"status": "failed"}).content.decode()
+    assert "What does Acme Care cost?" in html
+    assert "How long is the warranty?" not in html
+
+
+def test_a_row_opens_a_drawer_with_everything(web, finished_run):
+    response = web.get(url("row", finished_run, 0), HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert 'class="drawer"' in html
+    assert "Workflow outputs" in html and "answer" in html
+    assert "Contains" in html and "Levenshtein similarity" in html
+    page = web.get(url("row", finished_run, 0)).content.decode()
+    assert "<html" in page and "Workflow outputs" in page
+    assert web.get(url("row", finished_run, 99)).status_code == 404
+
+
+def test_rerun_without_failures_says_so(web, finished_run):
+    response = web.post(url("rerun", finished_run), follow=True)
+    assert "No failed tasks to rerun." in response.content.decode()
+
+
+def test_rerun_reexecutes_failed_rows(web, finished_run):
+    RunTask.objects.filter(run=finished_run, position=1).update(status=TaskStatus.FAILED)
+    EvaluationRun.objects.filter(pk=finished_run.pk).update(
+        failed_tasks=1, succeeded_tasks=3, status=RunStatus.PARTIALLY_SUCCEEDED
+    )
+    response = web.post(url("rerun", finished_run), follow=True)
+    assert "Rerunning the failed tasks" in response.content.decode()
+    run = execute_drain(finished_run)
+    assert run.status == RunStatus.SUCCEEDED
+
+
+def execute_drain(run):
+    from runs.engine import drainer
+
+    drainer.drain_run(run.id)
+    run.refresh_from_db()
+    return run
+
+
+def test_cancel_and_delete(web, project, owner, trace_version):
+    run = start_dataset_run(project, owner, trace_version)
+    response = web.post(url("cancel", run), follow=True)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELED
+    assert "Cancel requested" in response.content.decode()
+    confirm = web.get(url("delete", run))
+    assert "Delete run" in confirm.content.decode()
+    response = web.post(url("delete", run), follow=True)
+    assert not EvaluationRun.objects.filter(pk=run.pk).exists()
+    assert "deleted" in response.content.decode()
+
+
+def test_viewers_cannot_act(viewer_web, finished_run):
+    for name in ("rerun", "cancel", "delete"):
+        assert viewer_web.post(url(name, finished_run)).status_code == 403
+    html = viewer_web.get(url("detail", finished_run)).content.decode()
+    assert "Rerun failed" not in html
+
+
+def test_dataset_only_run_page(web, dataset_run):
+    assert dataset_run.status == RunStatus.SUCCEEDED
+    html = web.get(url("detail", dataset_run)).content.decode()
+    assert "Dataset only" in html and "Exact match" in html
+
+
+def test_another_projects_run_is_404(web, project, other_project, outsider, trace_version):
+    from tests.runs_ui.conftest import release
+
+    version = release(other_project, outsider, [{"output": "a", "expected": "a"}], name="X")
+    other = execute(start_dataset_run(other_project, outsider, version))
+    bad = reverse("runs:detail", args=[project.pk, other.pk])
+    assert web.get(bad).status_code == 404
