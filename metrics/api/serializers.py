@@ -9,7 +9,7 @@ from metrics.models import MetricCategory, MetricType, MetricValueType
 from metrics.registry import get_implementation
 
 
-class InputOut(serializers.Serializer):
+class MetricInputOut(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     required = serializers.BooleanField()
@@ -21,7 +21,7 @@ class MetricVersionOut(serializers.Serializer):
     number = serializers.IntegerField()
     implementation = serializers.CharField()
     params = serializers.SerializerMethodField()
-    inputs = InputOut(many=True)
+    inputs = MetricInputOut(many=True)
     note = serializers.CharField(allow_blank=True)
     created_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
@@ -73,7 +73,7 @@ class MetricListOut(serializers.Serializer):
     data = MetricOut(many=True)
 
 
-class VersionListOut(serializers.Serializer):
+class MetricVersionListOut(serializers.Serializer):
     data = MetricVersionOut(many=True)
 
 
@@ -93,7 +93,7 @@ class MetricCreateIn(serializers.Serializer):
     inputs = serializers.JSONField(required=False, default=None)
 
 
-class VersionCreateIn(serializers.Serializer):
+class MetricVersionCreateIn(serializers.Serializer):
     implementation = serializers.CharField(max_length=100, required=False, default=None)
     params = serializers.JSONField(required=False, default=None)
     inputs = serializers.JSONField(required=False, default=None)
@@ -103,11 +103,11 @@ class VersionCreateIn(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
-class TryIn(serializers.Serializer):
+class MetricTryIn(serializers.Serializer):
     inputs = serializers.JSONField()
 
 
-class TryOut(serializers.Serializer):
+class MetricTryOut(serializers.Serializer):
     metric_name = serializers.CharField()
     metric_value_type = serializers.CharField()
     number_value = serializers.FloatField(allow_null=True)

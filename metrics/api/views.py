@@ -88,7 +88,7 @@ class MetricDetailApi(APIView):
 
 
 class MetricVersionListApi(APIView):
-    @extend_schema(tags=TAGS, responses=s.VersionListOut, operation_id="metric_versions_list")
+    @extend_schema(tags=TAGS, responses=s.MetricVersionListOut, operation_id="metric_versions_list")
     def get(self, request, metric_id):
         metric = selectors.metric_for_user(request.user, metric_id)
         versions = selectors.versions_for_metric(metric)
@@ -96,13 +96,13 @@ class MetricVersionListApi(APIView):
 
     @extend_schema(
         tags=TAGS,
-        request=s.VersionCreateIn,
+        request=s.MetricVersionCreateIn,
         responses={201: s.MetricVersionOut},
         operation_id="metric_versions_create",
     )
     def post(self, request, metric_id):
         metric = selectors.metric_for_user(request.user, metric_id, role=Role.EDITOR)
-        data = _validated(s.VersionCreateIn, request.data)
+        data = _validated(s.MetricVersionCreateIn, request.data)
         version = services.metric_version_create(metric=metric, user=request.user, **data)
         return Response(s.MetricVersionOut(version).data, status=status.HTTP_201_CREATED)
 
@@ -117,19 +117,22 @@ class MetricVersionDetailApi(APIView):
 
 class MetricVersionTryApi(APIView):
     @extend_schema(
-        tags=TAGS, request=s.TryIn, responses=s.TryOut, operation_id="metric_versions_try"
+        tags=TAGS,
+        request=s.MetricTryIn,
+        responses=s.MetricTryOut,
+        operation_id="metric_versions_try",
     )
     def post(self, request, metric_id, version_id):
         metric = selectors.metric_for_user(request.user, metric_id)
         version = selectors.version_for_metric(metric, version_id)
-        data = _validated(s.TryIn, request.data)
+        data = _validated(s.MetricTryIn, request.data)
         outcome = services.metric_try(version=version, inputs=data["inputs"])
         body = {
             "metric_name": metric.name,
             "metric_value_type": metric.value_type,
             **outcome.as_dict(),
         }
-        return Response(s.TryOut(body).data)
+        return Response(s.MetricTryOut(body).data)
 
 
 class GradientMetricListApi(APIView):
