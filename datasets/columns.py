@@ -44,8 +44,15 @@ class ColumnSet:
             elif current != kind:
                 types[name] = merge(current, kind)
 
-    def as_list(self) -> list[dict]:
-        return [{"name": name, "type": kind} for name, kind in self.types.items()]
+    def as_list(self, *, order: list[str] | None = None) -> list[dict]:
+        """Columns in ``order`` first (names still present), then any others as first seen.
+
+        PostgreSQL's jsonb does not keep key order, so the order recorded while rows were
+        written (from the rows as sent) is the one to keep.
+        """
+        names = [name for name in order or [] if name in self.types]
+        names += [name for name in self.types if name not in set(names)]
+        return [{"name": name, "type": self.types[name]} for name in names]
 
 
 def is_trace_shaped(data: dict) -> bool:

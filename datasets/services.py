@@ -179,7 +179,7 @@ def version_release(*, version: DatasetVersion, user=None) -> DatasetVersion:
         digest.update(b"\n")
     version.mark_released(
         user=user,
-        columns=columns.as_list(),
+        columns=columns.as_list(order=version.column_names()),
         row_count=count,
         checksum=digest.hexdigest(),
         trace=trace,
