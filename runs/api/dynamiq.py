@@ -15,7 +15,7 @@ from projects.models import Role
 from runs import exports, selectors, services
 from runs.api import dynamiq_serializers as s
 from runs.api.lookups import idempotency_key, project_from_request, run_for_user
-from runs.results_table import PAGE_LIMIT_MAX
+from runs.results_table import PAGE_LIMIT_MAX, results_table_page
 
 TAGS = ["evaluations"]
 PROJECT_PARAM = OpenApiParameter("project_id", OpenApiTypes.UUID, required=True)
@@ -147,7 +147,7 @@ class EvaluationResultsApi(APIView):
         limit = read_limit(params.get("limit"), default=50, maximum=PAGE_LIMIT_MAX)
         run = run_for_user(request, evaluation_id)
         filters = {"status": params.get("status", ""), "text": params.get("search", "")}
-        page = selectors.run_results_page(
+        page = results_table_page(
             run,
             after=params.get("cursor") or None,
             limit=limit,
