@@ -46,7 +46,14 @@ def make_dataset(project, owner):
 
 
 def builtin(key: str) -> Metric:
-    return Metric.objects.get(builtin_key=key, project__isnull=True)
+    """A built-in metric (re-created when a transactional test flushed the migration's rows)."""
+    metric = Metric.objects.filter(builtin_key=key, project__isnull=True).first()
+    if metric is None:
+        from metrics.catalogue import ensure_builtin_metrics
+
+        ensure_builtin_metrics()
+        metric = Metric.objects.get(builtin_key=key, project__isnull=True)
+    return metric
 
 
 def http_agent_config(url: str, **overrides) -> dict:

@@ -70,14 +70,15 @@ def wait_until(
 def _stop(proc: subprocess.Popen, *, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
     if proc.poll() is not None:
         return
+    # Signal the main process only: it stops its own children in order (a qcluster whose
+    # workers all receive SIGTERM at once hangs until the SIGKILL below).
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-    try:
+        os.kill(proc.pid, sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
+    proc.wait(timeout=5)
 
 
 class ManagedProcess:

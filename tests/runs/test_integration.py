@@ -1,0 +1,235 @@
+"""Runs executed by a real ``qcluster`` subprocess against real local HTTP agents, with the
+ORM broker and again with the Redis broker."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from django.db.models import Count
+
+from runs import services
+from runs.engine import sweeper
+from runs.models import EvaluationRun, MetricResult, RunStatus, RunTask, TaskStatus
+from tests.runs.conftest import exact_match_entry, qa_rows, trace_rows
+from tests.support.processes import qcluster, wait_until
+from tests.workflows.fake_servers import FakeServer, Reply, echo_agent
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+REDIS_URL = os.environ.get("EVALSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+FINISHED = (
+    RunStatus.SUCCEEDED,
+    RunStatus.PARTIALLY_SUCCEEDED,
+    RunStatus.FAILED,
+    RunStatus.CANCELED,
+)
+
+
+def _redis_available() -> bool:
+    try:
+        import redis
+
+        redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["orm", "redis"])
+def broker(request, monkeypatch):
+    """Environment for the worker; the test process enqueues to the same broker."""
+    monkeypatch.setenv("EVALSITE_RUN_LEASE_SECONDS", "5")
+    monkeypatch.setenv("EVALSITE_RUN_STALL_SECONDS", "2")
+    monkeypatch.setenv("EVALSITE_RUN_WORKFLOW_BATCH_SIZE", "10")
+    monkeypatch.setenv("EVALSITE_RUN_BATCH_SIZE", "25")
+    if request.param == "orm":
+        return {}
+    if not _redis_available():
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}")
+    import redis
+    from django_q.conf import Conf
+
+    redis.from_url(REDIS_URL).flushdb()
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
+    return {"REDIS_URL": REDIS_URL}
+
+
+def start(project, owner, version, config, name="run", **extra) -> EvaluationRun:
+    return services.run_start(
+        project=project,
+        user=owner,
+        name=name,
+        dataset_version_id=version.id,
+        config=config,
+        **extra,
+    )
+
+
+def wait_finished(run, cluster, *, timeout=90, statuses=FINISHED) -> EvaluationRun:
+    def done():
+        run.refresh_from_db()
+        return run.status in statuses
+
+    wait_until(done, timeout=timeout, message=f"run {run.name} to finish\n{cluster.log()[-3000:]}")
+    return run
+
+
+def assert_scored_once(run, *, bindings: int) -> None:
+    tasks = RunTask.objects.filter(run=run).count()
+    assert MetricResult.objects.filter(run=run).count() == tasks * bindings
+    duplicates = (
+        MetricResult.objects.filter(run=run)
+        .values("task_id", "binding_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    assert not duplicates.exists()
+
+
+def test_runs_with_two_workflows_and_dataset_only_complete_side_by_side(
+    broker, project, owner, make_dataset, make_agent
+):
+    qa = make_dataset(qa_rows(40), name="qa")
+    traces = make_dataset(trace_rows(60), name="traces")
+    with FakeServer(echo_agent(latency=0.01)) as first, FakeServer(echo_agent()) as second:
+        agent_a = make_agent(first.url, name="A")
+        agent_b = make_agent(second.url, name="B")
+        with qcluster(**broker) as cluster:
+            two_agents = start(
+                project, owner, qa, [exact_match_entry(agent_a), exact_match_entry(agent_b)]
+            )
+            scored = start(
+                project,
+                owner,
+                traces,
+                [exact_match_entry(response="$.dataset.output", expected="$.dataset.expected")],
+            )
+            wait_finished(two_agents, cluster)
+            wait_finished(scored, cluster)
+        assert len(first.requests) == 40 and len(second.requests) == 40
+
+    assert two_agents.status == RunStatus.SUCCEEDED
+    assert (two_agents.total_tasks, two_agents.succeeded_tasks) == (80, 80)
+    assert_scored_once(two_agents, bindings=1)
+    assert set(
+        MetricResult.objects.filter(run=two_agents).values_list("number_value", flat=True)
+    ) == {1.0}
+    assert scored.status == RunStatus.SUCCEEDED and scored.total_tasks == 60
+    (summary,) = scored.summaries.values()
+    assert summary["mean"] == 0.5
+
+
+def test_a_flaky_agent_gives_a_partial_run_and_rerun_completes_it(
+    broker, project, owner, make_dataset, make_agent
+):
+    version = make_dataset(qa_rows(50))
+    state = {"broken": True}
+
+    def agent(request):
+        n = int(request.json["question"][1:])
+        if state["broken"] and n % 10 == 3:
+            return Reply(500, json={"error": "boom"})
+        return echo_agent()(request)
+
+    with FakeServer(agent) as server, qcluster(**broker) as cluster:
+        workflow = make_agent(server.url)
+        run = wait_finished(start(project, owner, version, [exact_match_entry(workflow)]), cluster)
+        assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+        assert (run.succeeded_tasks, run.failed_tasks) == (45, 5)
+
+        state["broken"] = False
+        services.run_rerun(run=run)
+        run = wait_finished(run, cluster)
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert (run.succeeded_tasks, run.failed_tasks) == (50, 0)
+    assert_scored_once(run, bindings=1)
+    assert not MetricResult.objects.filter(run=run).exclude(error_description="").exists()
+
+
+def test_cancel_mid_run_settles_in_flight_rows_and_cancels_the_rest(
+    broker, project, owner, make_dataset, make_agent
+):
+    version = make_dataset(qa_rows(120))
+    with FakeServer(echo_agent(latency=0.2)) as server, qcluster(**broker) as cluster:
+        workflow = make_agent(server.url, max_concurrency=2)
+        run = start(project, owner, version, [exact_match_entry(workflow)])
+        wait_until(
+            lambda: RunTask.objects.filter(run=run, status=TaskStatus.SUCCEEDED).count() >= 4,
+            timeout=60,
+            message=f"some progress\n{cluster.log()[-3000:]}",
+        )
+        services.run_cancel(run=run)
+        run = wait_finished(run, cluster)
+
+    assert run.status == RunStatus.CANCELED
+    assert run.canceled_tasks > 0
+    assert run.succeeded_tasks + run.failed_tasks + run.canceled_tasks == 120
+    assert not RunTask.objects.filter(run=run, status__in=["pending", "claimed"]).exists()
+    done = RunTask.objects.filter(run=run, status=TaskStatus.SUCCEEDED).count()
+    assert MetricResult.objects.filter(run=run).count() == done
+
+
+def test_a_killed_cluster_loses_nothing_and_scores_every_row_once(
+    broker, project, owner, make_dataset, make_agent
+):
+    version = make_dataset(qa_rows(150))
+    with FakeServer(echo_agent(latency=0.05)) as server:
+        workflow = make_agent(server.url, max_concurrency=4)
+        with qcluster(**broker, log_name="qcluster-killed") as cluster:
+            run = start(project, owner, version, [exact_match_entry(workflow)])
+            wait_until(
+                lambda: RunTask.objects.filter(run=run, status=TaskStatus.SUCCEEDED).count() >= 20,
+                timeout=60,
+                message=f"some progress\n{cluster.log()[-3000:]}",
+            )
+            cluster.kill()
+        run.refresh_from_db()
+        assert run.status == RunStatus.RUNNING
+
+        with qcluster(**broker, log_name="qcluster-restarted") as cluster:
+
+            def finished_after_sweeping():
+                sweeper.sweep()  # what the schedule does every minute, without the wait
+                run.refresh_from_db()
+                return run.status in FINISHED
+
+            wait_until(finished_after_sweeping, timeout=120, interval=1, message=cluster.log())
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert (run.total_tasks, run.succeeded_tasks) == (150, 150)
+    assert_scored_once(run, bindings=1)
+
+
+def _worker_pids(cluster) -> set[str]:
+    return set(re.findall(r"ready for work at (\d+)", cluster.log()))
+
+
+def test_two_clusters_work_one_run_without_duplicates(
+    broker, project, owner, make_dataset, make_agent, monkeypatch
+):
+    monkeypatch.setenv("EVALSITE_RUN_DRAINERS", "4")
+    # One worker and a one-slot queue per cluster: a cluster can hold at most three of the
+    # four drainer messages, so the other cluster always gets work.
+    monkeypatch.setenv("Q_WORKERS", "1")
+    monkeypatch.setenv("Q_BULK", "1")
+    monkeypatch.setenv("Q_QUEUE_LIMIT", "1")
+    version = make_dataset(qa_rows(200))
+    with FakeServer(echo_agent(latency=0.05)) as server:
+        workflow = make_agent(server.url, max_concurrency=8)
+        with (
+            qcluster(**broker, log_name="qcluster-a") as a,
+            qcluster(**broker, log_name="qcluster-b") as b,
+        ):
+            run = wait_finished(start(project, owner, version, [exact_match_entry(workflow)]), a)
+            pids_a, pids_b = _worker_pids(a), _worker_pids(b)
+        assert len(server.requests) == 200
+
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 200
+    assert_scored_once(run, bindings=1)
+    owners = RunTask.objects.filter(run=run).values_list("lease_owner", flat=True)
+    worked = {owner.split(":")[1] for owner in owners}
+    assert worked & pids_a and worked & pids_b  # both clusters processed rows
