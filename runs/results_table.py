@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -244,19 +244,29 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
         except (ValueError, IndexError) as exc:
             raise _cursor_error() from exc
     positions: list[int] = []
-    results = _filter_tasks(
-        run, MetricResult.objects.filter(binding_id=binding.id), filters, prefix="task__"
-    )
+    results = MetricResult.objects.filter(binding_id=binding.id)
+    ranged = filters.binding is not None and filters.binding.id == binding.id
+    ranged = ranged and (filters.below is not None or filters.above is not None)
+    if ranged:
+        # The score range is on the sorted metric itself: walk its index inside the range.
+        if filters.below is not None:
+            results = results.filter(number_value__lt=filters.below)
+        if filters.above is not None:
+            results = results.filter(number_value__gt=filters.above)
+        filters = replace(filters, binding=None, below=None, above=None)
+    results = _filter_tasks(run, results, filters, prefix="task__")
     if phase == "v":
         numbered = results.filter(number_value__isnull=False)
         if value is not None:
+            # A range on the index plus one excluded tie-break, not an OR the planner
+            # cannot walk.
             if descending:
-                numbered = numbered.filter(
-                    Q(number_value__lt=value) | Q(number_value=value, id__lt=last_id)
+                numbered = numbered.filter(number_value__lte=value).exclude(
+                    number_value=value, id__gte=last_id
                 )
             else:
-                numbered = numbered.filter(
-                    Q(number_value__gt=value) | Q(number_value=value, id__gt=last_id)
+                numbered = numbered.filter(number_value__gte=value).exclude(
+                    number_value=value, id__lte=last_id
                 )
         order = ("-number_value", "-id") if descending else ("number_value", "id")
         rows = list(
@@ -267,6 +277,8 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
         positions = [row[2] for row in rows[:limit]]
         if len(rows) > limit:
             return positions, f"v.{rows[limit - 1][0]!r}_{rows[limit - 1][1]}"
+        if ranged:
+            return positions, None  # rows without a score are outside any score range
         phase, last_id = "n", None
     if phase == "n":
         nulls = results.filter(number_value__isnull=True)
