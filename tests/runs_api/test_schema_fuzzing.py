@@ -1,0 +1,84 @@
+"""The OpenAPI schema documents both dialects, and schemathesis fuzzing every runs endpoint of
+a live server finds no server error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import output_dir, web_server
+
+OPERATIONS = [
+    ("/v1/evaluations", "get"),
+    ("/v1/evaluations", "post"),
+    ("/v1/evaluations/{evaluation_id}", "get"),
+    ("/v1/evaluations/{evaluation_id}", "delete"),
+    ("/v1/evaluations/{evaluation_id}/results", "get"),
+    ("/v1/evaluations/{evaluation_id}/results/download", "get"),
+    ("/v1/evaluations/{evaluation_id}/metrics", "get"),
+    ("/v1/evaluations/{evaluation_id}/rerun", "post"),
+    ("/v1/evaluations/{evaluation_id}/cancel", "post"),
+    ("/v2/gen-ai/evaluation_runs", "post"),
+    ("/v2/gen-ai/evaluation_runs/{evaluation_run_uuid}", "get"),
+    ("/v2/gen-ai/evaluation_runs/{evaluation_run_uuid}/results", "get"),
+    ("/v2/gen-ai/evaluation_runs/{evaluation_run_uuid}/results/{prompt_id}", "get"),
+    ("/v2/gen-ai/evaluation_test_cases", "get"),
+    ("/v2/gen-ai/evaluation_test_cases", "post"),
+    ("/v2/gen-ai/evaluation_test_cases/{test_case_uuid}", "get"),
+    ("/v2/gen-ai/evaluation_test_cases/{test_case_uuid}", "put"),
+    ("/v2/gen-ai/evaluation_test_cases/{evaluation_test_case_uuid}/evaluation_runs", "get"),
+]
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_every_runs_operation(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    for path, method in OPERATIONS:
+        operation = schema["paths"][path][method]
+        assert operation["responses"], (path, method)
+    run = schema["components"]["schemas"]["EvaluationRunOut"]["properties"]
+    assert "agent_version_hash" in run and "star_metric_result" in run
+    assert "EVALUATION_RUN_RUNNING_DATASET" in str(schema["components"]["schemas"])
+    docs = api.get("/api/docs/")
+    assert docs.status_code == 200
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_schemathesis_finds_no_server_error_in_the_runs_apis(api, finished_run):
+    report = output_dir() / "schemathesis-runs-api"
+    with web_server() as base:
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "run",
+                f"{base}/api/schema/",
+                "--header",
+                f"Authorization: Bearer {api.raw_key}",
+                "--checks",
+                "not_a_server_error",
+                "--phases",
+                "examples,fuzzing",
+                "--max-examples",
+                "12",
+                "--workers",
+                "1",
+                "--max-time",
+                "45",
+                "--include-path-regex",
+                r"^/(v1/evaluations|v2/gen-ai/evaluation_(runs|test_cases))",
+                "--seed",
+                "1",
+                "--report-dir",
+                str(report),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=170,
+        )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
