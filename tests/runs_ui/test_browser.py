@@ -1,0 +1,188 @@
+"""Browser tests: Debian's Chromium (headless) through Playwright against the real web server
+and a real qcluster. Start a with-workflow run and a dataset-only run through the sheet,
+watch them finish without reloading, open a row, download the results, rerun, compare.
+Screenshots of every screen go to test-output/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from projects.demo import DEMO_PASSWORD, DEMO_USERNAME, seed_demo
+from runs.models import EvaluationRun
+from tests.support.processes import output_dir, qcluster, web_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+FINISHED = re.compile(r"Succeeded|Partially succeeded|Failed")
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads
+    # are still plain synchronous calls.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 950}, accept_downloads=True
+        )
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def shot(page, name: str) -> None:
+    folder = output_dir() / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"runs_{name}.png"), full_page=True)
+
+
+def open_sheet(page):
+    page.get_by_role("link", name="Run evaluation").first.click()
+    page.wait_for_selector(".sheet #run-sheet-form")
+
+
+def wait_for_htmx(page):
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+
+
+def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
+    project, _ = seed_demo()
+    page = browser_page
+    with web_server() as base, qcluster():
+        page.goto(f"{base}/accounts/login/")
+        page.fill("#id_username", DEMO_USERNAME)
+        page.fill("#id_password", DEMO_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{base}/projects/{project.pk}/evaluations/")
+        page.wait_for_selector("text=Evaluation Runs")
+        shot(page, "01_list_empty")
+
+        # --- a with-workflow run through the sheet
+        open_sheet(page)
+        page.fill("#sheet-name", "Python agent on support questions")
+        page.select_option("#sheet-dataset", label="Support questions")
+        page.wait_for_selector("#sheet-version option:not([value=''])", state="attached")
+        wait_for_htmx(page)
+        page.select_option("#agent-0-workflow", label="Acme support agent (Python)")
+        page.wait_for_selector("#agent-0-input-question")
+        wait_for_htmx(page)
+        assert page.input_value("#agent-0-input-question") == "$.dataset.question"
+        page.select_option("#metric-0-metric", label="Levenshtein similarity")
+        page.wait_for_selector("#metric-0-input-response")
+        wait_for_htmx(page)
+        assert page.input_value("#metric-0-input-response") == "$.workflow.answer"
+        assert page.input_value("#metric-0-input-expected") == "$.dataset.ground_truth_answer"
+        page.check("input[name=star][value='0']")
+        page.fill("#sheet-threshold", "0.3")
+        shot(page, "02_sheet_with_workflow")
+        page.get_by_role("button", name="Start").dblclick()
+        page.wait_for_selector("text=Python agent on support questions")
+        assert EvaluationRun.objects.filter(name="Python agent on support questions").count() == 1
+        shot(page, "03_list_running")
+
+        # --- a dataset-only run through the sheet
+        open_sheet(page)
+        page.fill("#sheet-name", "Recorded chats, dataset only")
+        page.select_option("#sheet-dataset", label="Recorded support chats")
+        wait_for_htmx(page)
+        page.check("input[name=mode][value=dataset_only]")
+        wait_for_htmx(page)
+        page.wait_for_selector("text=$.trace is available", state="attached")
+        page.select_option("#metric-0-metric", label="No refusal or apology")
+        page.wait_for_selector("#metric-0-input-response")
+        wait_for_htmx(page)
+        page.select_option("#metric-0-input-response", "$.dataset.output")
+        shot(page, "04_sheet_dataset_only")
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_selector("text=Recorded chats, dataset only")
+
+        # --- both finish without reloading (htmx polling of the rows)
+        marker = page.evaluate("window.__noReload = 1")
+        for name in ("Python agent on support questions", "Recorded chats, dataset only"):
+            row = page.locator("tr", has_text=name)
+            row.locator(".badge", has_text=FINISHED).wait_for(timeout=90_000)
+        assert page.evaluate("window.__noReload") == 1, marker
+        shot(page, "05_list_finished")
+
+        # --- the run page: summaries, results table, a row drawer
+        page.get_by_role("link", name="Python agent on support questions").click()
+        page.wait_for_selector("#results table")
+        page.wait_for_selector(".chart")
+        shot(page, "06_run_page")
+        page.locator("#results tbody tr").first.locator("a").first.click()
+        page.wait_for_selector(".drawer")
+        page.wait_for_selector("text=Workflow outputs")
+        shot(page, "07_row_drawer")
+        page.keyboard.press("Escape")
+        page.wait_for_selector(".drawer", state="detached")
+
+        # --- sort by score and filter
+        page.locator("#results thead a", has_text="Levenshtein similarity").click()
+        wait_for_htmx(page)
+        page.wait_for_selector("#results th[aria-sort=ascending]")
+        shot(page, "08_results_sorted")
+
+        # --- download the results and check the file
+        with page.expect_download() as info:
+            page.get_by_role("link", name="Download results").click()
+        path = tmp_path / "results.json"
+        info.value.save_as(path)
+        document = json.loads(path.read_text())
+        assert document["name"] == "Python agent on support questions"
+        assert len(document["results"]) == 50
+        assert info.value.suggested_filename.endswith(".json")
+
+        # --- rerun: nothing failed (or the failed rows go again)
+        page.get_by_role("button", name="Rerun failed").click()
+        page.wait_for_selector(".messages")
+        message = page.locator(".messages").inner_text()
+        assert "No failed tasks to rerun." in message or "Rerunning" in message
+        shot(page, "09_rerun_message")
+
+        # --- compare two runs on the same dataset version
+        first = EvaluationRun.objects.get(name="Python agent on support questions")
+        page.goto(f"{base}/projects/{project.pk}/evaluations/")
+        open_sheet(page)
+        page.fill("#sheet-name", "Second run for comparison")
+        page.select_option("#sheet-dataset", label="Support questions")
+        wait_for_htmx(page)
+        page.select_option("#agent-0-workflow", label="Acme support agent (Python)")
+        page.wait_for_selector("#agent-0-input-question")
+        wait_for_htmx(page)
+        page.select_option("#metric-0-metric", label="Levenshtein similarity")
+        page.wait_for_selector("#metric-0-input-response")
+        wait_for_htmx(page)
+        page.get_by_role("button", name="Start").click()
+        row = page.locator("tr", has_text="Second run for comparison")
+        row.locator(".badge", has_text=FINISHED).wait_for(timeout=90_000)
+        first.refresh_from_db()
+        if first.is_active:
+            page.locator("tr", has_text=first.name).locator(".badge", has_text=FINISHED).wait_for(
+                timeout=90_000
+            )
+        page.locator("tr", has_text=first.name).locator("input[name=runs]").check()
+        row.locator("input[name=runs]").check()
+        page.get_by_role("button", name="Compare selected").click()
+        page.wait_for_selector("text=95% CI")
+        page.wait_for_selector(".compare-table")
+        assert page.locator("text=Latency (ms)").count() == 1
+        shot(page, "10_compare")
