@@ -177,7 +177,7 @@ def _prompt_input(entry: RunEntry | None, item: dict) -> str:
 def _prompt_output(entry: RunEntry | None, task, item: dict) -> str:
     if entry is None or entry.workflow_version_id is None:
         return as_text(_pick(item, OUTPUT_NAMES))
-    outputs = task.outputs or {}
+    outputs = task["outputs"] or {}
     if len(outputs) == 1:
         return as_text(next(iter(outputs.values())))
     picked = _pick(outputs, OUTPUT_NAMES)
@@ -197,7 +197,7 @@ def _chunk_dict(chunk: dict, usage: dict | None) -> dict:
 
 def _chunk_usage(results: list) -> list[dict]:
     for result in results:
-        details = result.details if isinstance(result.details, dict) else {}
+        details = result["details"] if isinstance(result["details"], dict) else {}
         chunks = details.get("chunks")
         if isinstance(chunks, list) and chunks:
             return [c if isinstance(c, dict) else {} for c in chunks]
@@ -205,7 +205,7 @@ def _chunk_usage(results: list) -> list[dict]:
 
 
 def _spans(task, item: dict, chunks: list[dict]) -> list[dict]:
-    raw = task.spans if task.spans else item.get("trace")
+    raw = task["spans"] if task["spans"] else item.get("trace")
     if not isinstance(raw, list):
         return []
     spans = []
@@ -234,18 +234,23 @@ def _spans(task, item: dict, chunks: list[dict]) -> list[dict]:
     return spans
 
 
-def prompt_dict(task, results: list, context: RunContext) -> dict:
-    """``APIEvaluationPrompt`` for one task (``prompt_id`` is the item's position + 1)."""
-    item = task.item.data if isinstance(task.item.data, dict) else {}
-    entry = next((e for e in context.entries if e.id == task.entry_id), None)
-    by_binding = {r.binding_id: r for r in results}
+def _tokens(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def prompt_dict(task: dict, results: list[dict], context: RunContext) -> dict:
+    """``APIEvaluationPrompt`` for one task row of ``runs.selectors.run_prompt_rows`` (the
+    ``prompt_id`` is the item's position + 1)."""
+    item = task["data"] if isinstance(task["data"], dict) else {}
+    entry = next((e for e in context.entries if e.id == task["entry_id"]), None)
+    by_binding = {r["binding_id"]: r for r in results}
     metric_results = [
         metric_result_dict(binding.metric_version.metric, by_binding[binding.id])
-        for binding in context.bindings_of(task.entry_id)
+        for binding in context.bindings_of(task["entry_id"])
         if binding.id in by_binding
     ]
     usage = _chunk_usage(results)
-    raw_chunks = task.chunks if isinstance(task.chunks, list) else []
+    raw_chunks = task["chunks"] if isinstance(task["chunks"], list) else []
     chunks = [
         _chunk_dict(chunk, usage[index] if index < len(usage) else None)
         for index, chunk in enumerate(raw_chunks)
@@ -255,13 +260,13 @@ def prompt_dict(task, results: list, context: RunContext) -> dict:
         "evaluation_trace_spans": _spans(task, item, chunks),
         "ground_truth": as_text(ground_truth),
         "input": _prompt_input(entry, item),
-        "input_tokens": None if task.input_tokens is None else str(task.input_tokens),
+        "input_tokens": _tokens(task["input_tokens"]),
         "output": _prompt_output(entry, task, item),
-        "output_tokens": None if task.output_tokens is None else str(task.output_tokens),
+        "output_tokens": _tokens(task["output_tokens"]),
         "prompt_chunks": chunks,
-        "prompt_id": task.position + 1,
+        "prompt_id": task["position"] + 1,
         "prompt_level_metric_results": metric_results,
-        "trace_id": as_text(item.get("trace_id")) or str(task.id),
+        "trace_id": as_text(item.get("trace_id")) or str(task["id"]),
     }
 
 
