@@ -233,7 +233,7 @@ def _compare_metric(baseline_binding: BindingColumn, other_binding: BindingColum
 
 
 def runs_compare(*, project, run_ids: list) -> Comparison:
-    """Compare the first run (the baseline) with each of the others. All must belong to
+    """Compare the earliest run (the baseline) with each of the others. All must belong to
     ``project`` and share one dataset version; raises ValidationError otherwise."""
     ids = list(dict.fromkeys(str(r) for r in run_ids if r))
     if len(ids) < 2:
@@ -252,7 +252,8 @@ def runs_compare(*, project, run_ids: list) -> Comparison:
     missing = [i for i in ids if i not in found]
     if missing:
         raise ValidationError({"runs": ["Unknown run."]})
-    runs = [found[i] for i in ids]
+    # The earliest run is the baseline; the others are the changes being judged.
+    runs = sorted((found[i] for i in ids), key=lambda run: (run.queued_at, str(run.id)))
     versions = {run.dataset_version_id for run in runs}
     if len(versions) > 1:
         raise ValidationError({"runs": ["Runs can only be compared on the same dataset version."]})
