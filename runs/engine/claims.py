@@ -7,6 +7,7 @@ is held), pick candidates and move them with a conditional update whose row coun
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -61,6 +62,26 @@ def claim_batch(run_id, *, owner: str, limit: int, lease_seconds: int) -> list[i
                 id__in=candidates, status=TaskStatus.CLAIMED, lease_owner=owner
             ).values_list("id", flat=True)
         )
+
+
+def claim_and_load_pg(run_id, *, owner: str, limit: int, lease_seconds: int) -> list[tuple]:
+    """PostgreSQL: claim a batch and read its items in one round trip:
+    [(task id, entry id, item data)] ordered by task id."""
+    from datasets.models import DatasetItem
+
+    expires = timezone.now() + timedelta(seconds=lease_seconds)
+    tasks, items = sql.table(RunTask), sql.table(DatasetItem)
+    statement = (
+        f"WITH claimed AS (UPDATE {tasks} SET status = 'claimed', lease_owner = %s, "  # noqa: S608
+        f"lease_expires_at = %s, attempts = attempts + 1 WHERE id IN (SELECT id FROM {tasks} "
+        f"WHERE run_id = %s AND status = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+        f"RETURNING id, entry_id, item_id) SELECT c.id, c.entry_id, i.data FROM claimed c "
+        f"JOIN {items} i ON i.id = c.item_id ORDER BY c.id"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement, [owner, expires, sql.uuid_param(run_id), limit])
+        rows = cursor.fetchall()
+    return [(t, e, json.loads(d) if isinstance(d, str | bytes) else d) for t, e, d in rows]
 
 
 def owned_ids(task_ids: list[int], *, owner: str) -> list[int]:

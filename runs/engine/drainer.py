@@ -18,7 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from datasets.models import DatasetVersion
-from runs.engine import claims, conf
+from runs.engine import claims, conf, sql
 from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
 from runs.engine.writes import TaskOutcome, fail_tasks, write_batch
@@ -224,8 +224,8 @@ class Drainer:
 
         return self.loop.run_until_complete(batch())
 
-    def process(self, task_ids: list[int]) -> tuple[int, int]:
-        rows = load_rows(task_ids)
+    def process(self, task_ids: list[int], rows: list[tuple] | None = None) -> tuple[int, int]:
+        rows = load_rows(task_ids) if rows is None else rows
         if self.context.needs_loop:
             outcomes = self._run_async_batch(rows)
         else:
@@ -255,13 +255,20 @@ class Drainer:
                 return RunTask.objects.filter(
                     run_id=self.run_id, status=TaskStatus.PENDING
                 ).exists()
-            task_ids = claims.claim_batch(
-                self.run_id, owner=self.owner, limit=self.batch_size, lease_seconds=self.lease
-            )
+            rows = None
+            if sql.is_postgresql():
+                rows = claims.claim_and_load_pg(
+                    self.run_id, owner=self.owner, limit=self.batch_size, lease_seconds=self.lease
+                )
+                task_ids = [row[0] for row in rows]
+            else:
+                task_ids = claims.claim_batch(
+                    self.run_id, owner=self.owner, limit=self.batch_size, lease_seconds=self.lease
+                )
             if not task_ids:
                 return False
             try:
-                self.process(task_ids)
+                self.process(task_ids, rows)
             except Exception:
                 self._give_back(task_ids)
                 raise

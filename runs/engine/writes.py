@@ -73,6 +73,9 @@ def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
             )
     if not rows:
         return
+    if sql.is_postgresql():
+        _copy_results(rows, columns=columns, update=update)
+        return
     with connection.cursor() as cursor:
         for start in range(0, len(rows), RESULT_CHUNK):
             chunk = rows[start : start + RESULT_CHUNK]
@@ -83,6 +86,26 @@ def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
                 f"ON CONFLICT (task_id, binding_id) DO UPDATE SET {update}",
                 params,
             )
+
+
+def _copy_results(rows: list[tuple], *, columns: str, update: str) -> None:
+    """PostgreSQL: COPY the rows into a session temp table, then one upsert from it (several
+    times faster than multi-row INSERTs built client-side)."""
+    results = sql.table(MetricResult)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS runs_result_stage (run_id uuid, task_id bigint, "
+            "binding_id uuid, number_value double precision, string_value text, reasoning text, "
+            "error_description text, details jsonb) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(f"COPY runs_result_stage ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {results} ({columns}) SELECT {columns} FROM runs_result_stage "  # noqa: S608
+            f"ON CONFLICT (task_id, binding_id) DO UPDATE SET {update}"
+        )
+        cursor.execute("TRUNCATE runs_result_stage")
 
 
 def _update_tasks(outcomes: list[TaskOutcome], *, owner: str, now) -> None:
@@ -132,16 +155,57 @@ def _update_tasks(outcomes: list[TaskOutcome], *, owner: str, now) -> None:
         )
 
 
+def _update_owned_tasks_pg(outcomes: list[TaskOutcome], *, owner: str, now) -> set[int]:
+    """PostgreSQL: move every task of the batch in one statement (arrays, not one
+    placeholder per row) and learn from RETURNING which ones this drainer still owned."""
+    columns: dict[str, list] = {
+        k: [] for k in ("id", "st", "err", "out", "it", "ot", "ch", "sp", "lat")
+    }
+    for outcome in outcomes:
+        result = outcome.workflow
+        columns["id"].append(outcome.task_id)
+        columns["st"].append(TaskStatus.FAILED if outcome.error else TaskStatus.SUCCEEDED)
+        columns["err"].append(outcome.error)
+        columns["out"].append(None if result is None else _json(result.outputs or {}))
+        columns["it"].append(None if result is None else result.input_tokens)
+        columns["ot"].append(None if result is None else result.output_tokens)
+        columns["ch"].append(None if result is None else _json(result.chunks or []))
+        columns["sp"].append(None if result is None else _json(result.spans or []))
+        columns["lat"].append(None if result is None else result.latency_ms)
+    tasks = sql.table(RunTask)
+    statement = (
+        f"UPDATE {tasks} AS t SET status = v.st, error = v.err, finished_at = %s, "  # noqa: S608
+        "lease_expires_at = NULL, outputs = COALESCE(v.out::jsonb, t.outputs), "
+        "input_tokens = v.it, output_tokens = v.ot, chunks = COALESCE(v.ch::jsonb, t.chunks), "
+        "spans = COALESCE(v.sp::jsonb, t.spans), latency_ms = v.lat "
+        "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], "
+        "%s::text[], %s::text[], %s::float8[]) AS v(id, st, err, out, it, ot, ch, sp, lat) "
+        "WHERE t.id = v.id AND t.status = 'claimed' AND t.lease_owner = %s RETURNING t.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [now, *columns.values(), owner])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str) -> tuple[int, int]:
     """Store a batch; returns (succeeded, failed) among the tasks this drainer still owned."""
     now = timezone.now()
     with transaction.atomic():
-        owned = set(owned_ids([o.task_id for o in outcomes], owner=owner))
-        kept = [o for o in outcomes if o.task_id in owned]
-        if not kept:
-            return 0, 0
-        _upsert_results(run_id, kept)
-        _update_tasks(kept, owner=owner, now=now)
+        if sql.is_postgresql():
+            # The conditional update takes the row locks and says which rows are still ours;
+            # results are then written for exactly those, in the same transaction.
+            owned = _update_owned_tasks_pg(outcomes, owner=owner, now=now)
+            kept = [o for o in outcomes if o.task_id in owned]
+            if not kept:
+                return 0, 0
+            _upsert_results(run_id, kept)
+        else:
+            owned = set(owned_ids([o.task_id for o in outcomes], owner=owner))
+            kept = [o for o in outcomes if o.task_id in owned]
+            if not kept:
+                return 0, 0
+            _upsert_results(run_id, kept)
+            _update_tasks(kept, owner=owner, now=now)
         succeeded = sum(1 for o in kept if o.succeeded)
         failed = len(kept) - succeeded
         EvaluationRun.objects.filter(id=run_id).update(
