@@ -33,12 +33,12 @@ def test_admin_changelists_and_add_pages_load(admin_client_logged_in, project):
         if model._meta.app_label not in OUR_APPS:
             continue
         info = (model._meta.app_label, model._meta.model_name)
-        url = reverse("admin:%s_%s_changelist" % info)
+        url = reverse(f"admin:{info[0]}_{info[1]}_changelist")
         assert admin_client_logged_in.get(url).status_code == 200, url
         assert admin_client_logged_in.get(url + "?q=a").status_code == 200, url
         obj = model.objects.first()
         if obj is not None:
-            change = reverse("admin:%s_%s_change" % info, args=[obj.pk])
+            change = reverse(f"admin:{info[0]}_{info[1]}_change", args=[obj.pk])
             assert admin_client_logged_in.get(change).status_code == 200, change
 
 
