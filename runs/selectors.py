@@ -50,13 +50,6 @@ def run_bindings(run: EvaluationRun) -> list[MetricBinding]:
 # --- results pages and Gradient prompts -------------------------------------------------------
 
 
-def run_results_page(run: EvaluationRun, **kwargs):
-    """One page of the results table (keyset pagination); see ``runs.results_table``."""
-    from runs.results_table import run_results_page as page
-
-    return page(run, **kwargs)
-
-
 def _first_entry_id(run: EvaluationRun):
     return (
         RunEntry.objects.filter(run=run).order_by("position").values_list("id", flat=True).first()
