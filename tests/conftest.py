@@ -3,6 +3,8 @@ API keys and clients. Every app's tests build on these."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -10,6 +12,15 @@ from rest_framework.test import APIClient
 
 from projects.models import Membership, Project, Role
 from projects.services import api_key_create
+
+
+# Child processes (web server, qcluster) read this too, so they can check these hashes.
+os.environ.setdefault("EVALSITE_FAST_PASSWORD_HASHER", "1")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
