@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from evalsite.errors import ConflictError
+from projects.access import project_for_user
+from projects.models import Role
 
 logger = logging.getLogger(__name__)
 
@@ -87,3 +92,31 @@ def exception_handler(exc, context):
             "code": getattr(detail, "code", "") or exc.default_code,
         }
     return response
+
+
+PROJECT_ID_PARAM = OpenApiParameter(
+    "project_id", OpenApiTypes.UUID, required=True, description="The project's id."
+)
+
+
+def project_from_request(request, *, role: str = Role.VIEWER, field: str = "project_id"):
+    """The project named by ``project_id`` (query string, else JSON body) for every /v1 list
+    and create: 400 when missing or not a UUID, 404 when the caller is not a member, 403 when
+    the caller's role is too low."""
+    raw = request.query_params.get(field)
+    if raw is None and isinstance(request.data, dict):
+        raw = request.data.get(field)
+    if raw in (None, ""):
+        raise DjangoValidationError({field: ["This field is required."]})
+    try:
+        uuid.UUID(str(raw))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise DjangoValidationError({field: ["Must be a valid UUID."]}) from exc
+    return project_for_user(request.user, raw, role=role)
+
+
+def validated(serializer_class, data) -> dict:
+    """Validate request data with an input serializer; errors become a 400 with field errors."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -17,22 +15,13 @@ from datasets import exporting, selectors, services
 from datasets.api import serializers as s
 from datasets.api.pagination import decode_cursor, encode_cursor, page_body, paginated, read_limit
 from datasets.models import Dataset, DatasetItem, DatasetVersion
-from projects.access import object_for_user, project_for_user
+from evalsite.api import PROJECT_ID_PARAM as PROJECT_PARAM
+from evalsite.api import project_from_request as _project
+from evalsite.api import validated as _validated
+from projects.access import object_for_user
 from projects.models import Role
 
 TAGS = ["datasets"]
-PROJECT_PARAM = OpenApiParameter("project_id", OpenApiTypes.UUID, required=True)
-
-
-def _project(request, *, role: str = Role.VIEWER):
-    raw = request.query_params.get("project_id") or request.data.get("project_id", "")
-    if not raw:
-        raise ValidationError({"project_id": ["This field is required."]})
-    try:
-        uuid.UUID(str(raw))
-    except ValueError as exc:
-        raise ValidationError({"project_id": ["Must be a valid UUID."]}) from exc
-    return project_for_user(request.user, raw, role=role)
 
 
 def _dataset(request, dataset_id, *, role: str = Role.VIEWER) -> Dataset:
@@ -55,12 +44,6 @@ def _item(request, dataset_id, version_id, item_id) -> DatasetItem:
     item = get_object_or_404(DatasetItem, version=version, pk=item_id)
     item.version = version
     return item
-
-
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _dataset_out(dataset: Dataset, *, detail: bool = False) -> dict:

@@ -3,42 +3,21 @@ selector, answer. The same services back the METRICS tab."""
 
 from __future__ import annotations
 
-import uuid
-
-from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.api import PROJECT_ID_PARAM as PROJECT_PARAM
+from evalsite.api import project_from_request as _project
+from evalsite.api import validated as _validated
 from metrics import selectors, services
 from metrics.api import serializers as s
 from metrics.api.gradient import metric_dict
-from projects.access import project_for_user
 from projects.models import Role
 
 TAGS = ["metrics"]
-PROJECT_PARAM = OpenApiParameter("project_id", OpenApiTypes.UUID, required=True)
-
-
-def _project(request, *, role: str = Role.VIEWER):
-    raw = request.query_params.get("project_id")
-    if not raw and isinstance(request.data, dict):
-        raw = request.data.get("project_id")
-    if not raw:
-        raise ValidationError({"project_id": ["This field is required."]})
-    try:
-        uuid.UUID(str(raw))
-    except ValueError as exc:
-        raise ValidationError({"project_id": ["Must be a valid UUID."]}) from exc
-    return project_for_user(request.user, raw, role=role)
-
-
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _metric_out(metric) -> dict:

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets.api.pagination import page_body, paginated, read_limit
+from evalsite.api import validated as _validated
 from projects.models import Role
 from runs import exports, selectors, services
 from runs.api import dynamiq_serializers as s
@@ -31,12 +32,6 @@ ERRORS = {
     404: OpenApiResponse(description="No such object (or not in your projects)."),
 }
 ResultPageOut = paginated(s.ResultRowOut, "EvaluationResultPage")
-
-
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _run_out(run) -> dict:

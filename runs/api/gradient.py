@@ -17,6 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.api import validated as _validated
 from projects.access import require_role, scope_to_user
 from projects.models import Role
 from runs import selectors, test_cases
@@ -39,12 +40,6 @@ CASE_UUID = OpenApiParameter(
 CASE_VERSION = OpenApiParameter(
     "evaluation_test_case_version", OpenApiTypes.INT, description="Version of the test case."
 )
-
-
-def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _test_case_in_body(request, test_case_id) -> EvaluationTestCase:

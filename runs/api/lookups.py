@@ -6,30 +6,14 @@ member whose role is too low gets 403, and a malformed id is a 404 too (never a 
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.exceptions import ValidationError
 
-from projects.access import object_for_user, project_for_user
+from evalsite.api import project_from_request  # noqa: F401 - re-exported for the runs API
+from projects.access import object_for_user
 from projects.models import Project, Role
 from runs.models import EvaluationRun, EvaluationTestCase
 
 MAX_IDEMPOTENCY_KEY = 200
-
-
-def project_from_request(request, *, role: str = Role.VIEWER, field: str = "project_id"):
-    """The project named by ``project_id`` (query string or body): 400 when missing or not a
-    UUID, 404 when the user is not a member, 403 when the role is too low."""
-    raw = request.query_params.get(field)
-    if raw is None and isinstance(request.data, dict):
-        raw = request.data.get(field)
-    if raw in (None, ""):
-        raise ValidationError({field: ["This field is required."]})
-    try:
-        uuid.UUID(str(raw))
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise ValidationError({field: ["Must be a valid UUID."]}) from exc
-    return project_for_user(request.user, raw, role=role)
 
 
 def run_for_user(request, run_id, *, role: str = Role.VIEWER) -> EvaluationRun:

@@ -8,10 +8,6 @@ from workflows.configs import public_config
 from workflows.models import WorkflowKind
 
 
-class WorkflowProjectQuery(serializers.Serializer):
-    project_id = serializers.UUIDField()
-
-
 class WorkflowIoItem(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField(required=False, allow_blank=True)

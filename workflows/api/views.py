@@ -7,19 +7,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from projects.access import project_for_user
+from evalsite.api import project_from_request as _project
 from projects.models import Role
 from workflows import selectors, services
 from workflows.api import serializers as s
 
 PROJECT_PARAM = OpenApiParameter("project_id", str, required=True, description="Project UUID.")
 TAGS = ["workflows"]
-
-
-def _project(request, *, role=Role.VIEWER):
-    query = s.WorkflowProjectQuery(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return project_for_user(request.user, query.validated_data["project_id"], role=role)
 
 
 def _workflow_out(workflow) -> dict:
