@@ -13,7 +13,6 @@ from rest_framework.test import APIClient
 from projects.models import Membership, Project, Role
 from projects.services import api_key_create
 
-
 # Child processes (web server, qcluster) read this too, so they can check these hashes.
 os.environ.setdefault("EVALSITE_FAST_PASSWORD_HASHER", "1")
 
