@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run every benchmark and print its figures. SQLite by default; with DATABASE_URL set
+# (e.g. postgres://postgres@127.0.0.1:5432/postgres) the database benchmarks create and drop
+# a temporary PostgreSQL database instead. Each script also runs on its own (see its header).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=.venv/bin/python
+[ -x "$PY" ] || { echo "run 'bash scripts/test' once first to create .venv" >&2; exit 1; }
+export SECRET_KEY="${SECRET_KEY:-evalsite-benchmarks-only}"
+for bench in bench_metrics bench_workflows bench_datasets bench_runs bench_results_table bench_api; do
+  echo
+  echo "=============== $bench (${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) ==============="
+  "$PY" "benchmarks/$bench.py" "$@"
+done
