@@ -10,5 +10,5 @@ export SECRET_KEY="${SECRET_KEY:-evalsite-benchmarks-only}"
 for bench in bench_metrics bench_workflows bench_datasets bench_runs bench_results_table bench_api; do
   echo
   echo "=============== $bench (${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) ==============="
-  "$PY" "benchmarks/$bench.py" "$@"
+  "$PY" "benchmarks/$bench.py"
 done
