@@ -211,14 +211,23 @@ def scenario_with_workflow(ctx, rows: int) -> None:
             }
         ]
         with Cluster(ctx["tmp"] / "cluster-with-workflow.log"):
+            t0 = time.monotonic()
             run, elapsed = timed_run(ctx["project"], ctx["user"], version, config, "agent")
         calls = len(server.requests)
+        arrivals = sorted(request.received_at - t0 for request in server.requests)
     ideal = rows / 50 * 0.2
     print(
         f"2. with_workflow {rows} rows, agent 200 ms, max concurrency 50: {elapsed:.1f} s "
         f"= {elapsed / ideal:.2f} x ideal {ideal:.1f} s (goal <= 1.2x), {calls} calls, "
         f"status {run.status}"
     )
+    if arrivals:
+        span = arrivals[-1] - arrivals[0] + 0.2
+        print(
+            f"   start to first call {arrivals[0]:.2f} s; calls span {span:.2f} s "
+            f"({calls / span:.0f} calls/s, {calls / span * 0.2:.1f} in flight on average); "
+            f"last call to terminal status {elapsed - arrivals[-1] - 0.2:.2f} s"
+        )
 
 
 def scenario_overhead(ctx, rows: int) -> None:

@@ -7,7 +7,9 @@ from runs.engine import drainer, planning, sweeper
 
 
 def plan_run(run_id: str) -> None:
-    planning.plan_run(run_id)
+    # The worker that plans the run goes straight on as its first drainer.
+    if planning.plan_run(run_id, inline_drainer=True):
+        drainer.drain_run(run_id)
 
 
 def drain_run(run_id: str) -> None:

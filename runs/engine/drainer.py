@@ -21,6 +21,7 @@ from datasets.models import DatasetVersion
 from runs.engine import claims, conf, sql
 from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
+from runs.engine.pipeline import LoopThread, Window, drain_pipelined
 from runs.engine.writes import TaskOutcome, fail_tasks, write_batch
 from runs.models import EvaluationRun, MetricBinding, RunEntry, RunStatus, RunTask, TaskStatus
 from runs.validation import SPECIAL_WORKFLOW_OUTPUTS, Selector, parse_selector
@@ -206,74 +207,81 @@ class Drainer:
         self.context = RunContext(run, drainers=drainers or conf.drainer_count())
         self.batch_size = conf.batch_size(calls_workflows=self.context.calls_workflows)
         self.lease = conf.lease_seconds()
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_thread: LoopThread | None = None
         self.client = None
 
-    def _run_async_batch(self, rows: list[tuple]) -> list[TaskOutcome]:
+    def _start_loop(self) -> None:
+        """The event loop (in its own thread) and the drainer's one shared HTTP client."""
         from workflows.executors import new_async_client
 
-        if self.loop is None:
-            self.loop = asyncio.new_event_loop()
+        if self.loop_thread is None:
+            self.loop_thread = LoopThread()
 
-        async def batch():
-            if self.client is None:
-                self.client = new_async_client()
-            return await asyncio.gather(
-                *(process_row(self.context, t, e, d or {}, self.client) for t, e, d in rows)
-            )
+            async def make_client():
+                return new_async_client()
 
-        return self.loop.run_until_complete(batch())
+            self.client = self.loop_thread.call(make_client())
 
-    def process(self, task_ids: list[int], rows: list[tuple] | None = None) -> tuple[int, int]:
-        rows = load_rows(task_ids) if rows is None else rows
-        if self.context.needs_loop:
-            outcomes = self._run_async_batch(rows)
-        else:
-            outcomes = [score_row_sync(self.context, t, e, d or {}) for t, e, d in rows]
+    def _window(self) -> Window:
+        executors = [e.executor for e in self.context.entries.values() if e.executor]
+        concurrency = sum(e.max_concurrency for e in executors) or self.batch_size
+        return Window(concurrency, calls_workflows=self.context.calls_workflows)
+
+    def process(self, rows: list[tuple]) -> tuple[int, int]:
+        """Score a batch of dataset-only rows with synchronous metrics, then write it."""
+        outcomes = [score_row_sync(self.context, t, e, d or {}) for t, e, d in rows]
         return write_batch(self.run_id, outcomes, owner=self.owner)
 
     def close(self) -> None:
-        if self.loop is not None:
+        if self.loop_thread is not None:
             if self.client is not None:
-                self.loop.run_until_complete(self.client.aclose())
-            self.loop.close()
-            self.loop = None
+                self.loop_thread.call(self.client.aclose())
+            self.loop_thread.close()
+            self.loop_thread = None
+
+    def run_is_running(self) -> bool:
+        status = (
+            EvaluationRun.objects.filter(id=self.run_id).values_list("status", flat=True).first()
+        )
+        return status == RunStatus.RUNNING
+
+    def has_pending(self) -> bool:
+        return RunTask.objects.filter(run_id=self.run_id, status=TaskStatus.PENDING).exists()
+
+    def claim_rows(self, limit: int) -> list[tuple]:
+        """Claim up to ``limit`` pending rows: [(task id, entry id, item data)]."""
+        if sql.is_postgresql():
+            return claims.claim_and_load_pg(
+                self.run_id, owner=self.owner, limit=limit, lease_seconds=self.lease
+            )
+        task_ids = claims.claim_batch(
+            self.run_id, owner=self.owner, limit=limit, lease_seconds=self.lease
+        )
+        return load_rows(task_ids) if task_ids else []
 
     def drain(self, *, budget_seconds: float) -> bool:
         """Work until nothing is left to claim, the run stops, or the budget is spent.
         Returns True when it stopped because of the budget with work still pending."""
         deadline = time.monotonic() + budget_seconds
+        if self.context.needs_loop:
+            self._start_loop()
+            return drain_pipelined(self, deadline=deadline, window=self._window())
         while True:
-            status = (
-                EvaluationRun.objects.filter(id=self.run_id)
-                .values_list("status", flat=True)
-                .first()
-            )
-            if status != RunStatus.RUNNING:
+            if not self.run_is_running():
                 return False
             if time.monotonic() >= deadline:
-                return RunTask.objects.filter(
-                    run_id=self.run_id, status=TaskStatus.PENDING
-                ).exists()
-            rows = None
-            if sql.is_postgresql():
-                rows = claims.claim_and_load_pg(
-                    self.run_id, owner=self.owner, limit=self.batch_size, lease_seconds=self.lease
-                )
-                task_ids = [row[0] for row in rows]
-            else:
-                task_ids = claims.claim_batch(
-                    self.run_id, owner=self.owner, limit=self.batch_size, lease_seconds=self.lease
-                )
-            if not task_ids:
+                return self.has_pending()
+            rows = self.claim_rows(self.batch_size)
+            if not rows:
                 return False
+            task_ids = [row[0] for row in rows]
             try:
-                self.process(task_ids, rows)
+                self.process(rows)
             except Exception:
-                self._give_back(task_ids)
+                self.give_back(task_ids)
                 raise
 
-    def _give_back(self, task_ids: list[int]) -> None:
+    def give_back(self, task_ids: list[int]) -> None:
         """After an unexpected error: rows that used up their attempts fail, others go back."""
         try:
             exhausted = list(

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from datasets.models import DatasetItem
-from runs.engine import sql
+from runs.engine import conf, sql
 from runs.engine.enqueue import enqueue_drainers
 from runs.models import EvaluationRun, RunEntry, RunMode, RunPhase, RunStatus, RunTask
 
@@ -30,8 +30,11 @@ def _insert_tasks_sql() -> str:
     return f"INSERT OR IGNORE INTO {tasks} ({columns}) {select}"
 
 
-def plan_run(run_id) -> bool:
+def plan_run(run_id, *, inline_drainer: bool = False) -> bool:
     """Create the run's tasks and mark it running; True when this call started it.
+
+    With ``inline_drainer`` the caller works the run itself as its first drainer (saving a
+    queue round trip), so one drainer fewer is enqueued.
 
     Idempotent: a re-queued plan finds the run no longer pending (or its tasks already there,
     thanks to the unique (run, entry, item) constraint) and changes nothing.
@@ -73,5 +76,7 @@ def plan_run(run_id) -> bool:
         )
         return False
     log.info("run %s: planned %d task(s)", run_id, total)
-    enqueue_drainers(run_id)
+    others = conf.drainer_count() - 1 if inline_drainer else conf.drainer_count()
+    if others > 0:
+        enqueue_drainers(run_id, others)
     return True
