@@ -224,7 +224,9 @@ class Drainer:
 
     def _window(self) -> Window:
         executors = [e.executor for e in self.context.entries.values() if e.executor]
-        concurrency = sum(e.max_concurrency for e in executors) or self.batch_size
+        concurrency = sum(e.max_concurrency for e in executors) or conf.batch_size(
+            calls_workflows=True
+        )
         return Window(concurrency, calls_workflows=self.context.calls_workflows)
 
     def process(self, rows: list[tuple]) -> tuple[int, int]:
