@@ -15,7 +15,6 @@ from runs.models import (
     EvaluationRun,
     MetricBinding,
     MetricResult,
-    RunEntry,
     RunStatus,
     RunTask,
 )
@@ -50,37 +49,57 @@ def run_bindings(run: EvaluationRun) -> list[MetricBinding]:
 # --- results pages and Gradient prompts -------------------------------------------------------
 
 
-def _first_entry_id(run: EvaluationRun):
-    return (
-        RunEntry.objects.filter(run=run).order_by("position").values_list("id", flat=True).first()
-    )
+# Gradient prompt pages: a prompt is a dataset item and a page is a range of item positions,
+# so every page walks the (run, position, id) index and costs the same at any depth. Plain
+# ``values_list`` rows (no model instances) keep 100 prompts a page to a few milliseconds.
+PROMPT_TASK_FIELDS = (
+    "id",
+    "entry_id",
+    "position",
+    "outputs",
+    "input_tokens",
+    "output_tokens",
+    "chunks",
+    "spans",
+    "item__data",
+)
+PROMPT_RESULT_FIELDS = (
+    "task_id",
+    "binding_id",
+    "number_value",
+    "string_value",
+    "reasoning",
+    "error_description",
+    "details",
+)
 
 
-def run_prompt_count(run: EvaluationRun, *, entry_id=None) -> int:
-    """How many prompts (tasks of one entry, the first by default) the run has."""
-    entry_id = entry_id or _first_entry_id(run)
-    if entry_id is None:
-        return 0
-    return RunTask.objects.filter(run=run, entry_id=entry_id).count()
+def prompt_total(run: EvaluationRun, entry_count: int) -> int:
+    """Prompts of one entry: every entry has one task per item once the run is planned."""
+    return run.total_tasks // entry_count if entry_count else 0
 
 
-def run_prompt_tasks(
-    run: EvaluationRun, *, entry_id=None, start: int = 0, stop: int | None = None
-) -> list[tuple[RunTask, list[MetricResult]]]:
-    """Tasks of one entry whose item position is in [start, stop), in order, each with its
-    metric results. Positions of a released version are dense, so this walks the
-    (run, position, id) index whatever the page."""
-    entry_id = entry_id or _first_entry_id(run)
-    if entry_id is None:
-        return []
-    tasks = RunTask.objects.filter(run=run, entry_id=entry_id, position__gte=max(0, start))
-    if stop is not None:
-        tasks = tasks.filter(position__lt=stop)
-    rows = list(tasks.select_related("item").order_by("position", "id"))
-    results: dict[int, list[MetricResult]] = {task.id: [] for task in rows}
-    for result in MetricResult.objects.filter(task_id__in=list(results)).order_by():
-        results[result.task_id].append(result)
-    return [(task, results[task.id]) for task in rows]
+def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> list[tuple]:
+    """``(task, results)`` dicts for the tasks of ``entry_id`` at positions [start, stop)."""
+    tasks = []
+    for values in (
+        RunTask.objects.filter(run=run, position__gte=max(0, start), position__lt=stop)
+        .order_by("position", "id")
+        .values_list(*PROMPT_TASK_FIELDS)
+    ):
+        task = dict(zip(PROMPT_TASK_FIELDS, values, strict=True))
+        if task["entry_id"] == entry_id:
+            task["data"] = task.pop("item__data")
+            tasks.append(task)
+    results: dict[int, list[dict]] = {task["id"]: [] for task in tasks}
+    if results:
+        for values in (
+            MetricResult.objects.filter(task_id__in=list(results))
+            .order_by()
+            .values_list(*PROMPT_RESULT_FIELDS)
+        ):
+            results[values[0]].append(dict(zip(PROMPT_RESULT_FIELDS, values, strict=True)))
+    return [(task, results[task["id"]]) for task in tasks]
 
 
 def runs_for_test_case(test_case, *, version: int | None = None) -> QuerySet[EvaluationRun]:

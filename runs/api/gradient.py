@@ -23,7 +23,6 @@ from projects.models import Role
 from runs import selectors, test_cases
 from runs.api import gradient_serializers as s
 from runs.api import gradient_test_cases as cases
-from runs.api.gradient_reads import prompt_total, run_prompt_rows
 from runs.api.gradient_shapes import RunContext, evaluation_run_dict, prompt_dict
 from runs.api.lookups import idempotency_key, run_for_user, test_case_for_user
 from runs.models import EvaluationTestCase
@@ -139,9 +138,11 @@ class EvaluationRunResultsApi(APIView):
         entry = context.first_entry
         prompts, total = [], 0
         if entry is not None:
-            total = prompt_total(run, len(context.entries))
+            total = selectors.prompt_total(run, len(context.entries))
             start = (page - 1) * per_page
-            tasks = run_prompt_rows(run, entry_id=entry.id, start=start, stop=start + per_page)
+            tasks = selectors.run_prompt_rows(
+                run, entry_id=entry.id, start=start, stop=start + per_page
+            )
             prompts = [prompt_dict(task, results, context) for task, results in tasks]
         pages = max(1, math.ceil(total / per_page))
         links = {
@@ -184,7 +185,7 @@ class EvaluationRunPromptApi(APIView):
         entry = context.first_entry
         if entry is None or position < 0:
             raise Http404("No such prompt.")
-        tasks = run_prompt_rows(run, entry_id=entry.id, start=position, stop=position + 1)
+        tasks = selectors.run_prompt_rows(run, entry_id=entry.id, start=position, stop=position + 1)
         if not tasks:
             raise Http404("No such prompt.")
         task, results = tasks[0]

@@ -27,9 +27,10 @@ def test_export_rows_stream_every_row_in_dataset_order(finished_run):
 
 
 def test_prompts_are_paged_by_position(finished_run):
-    assert selectors.run_prompt_count(finished_run) == 25
-    page = selectors.run_prompt_tasks(finished_run, start=20, stop=30)
-    assert [task.position for task, _ in page] == [20, 21, 22, 23, 24]
+    entry = finished_run.entries.get()
+    assert selectors.prompt_total(finished_run, 1) == 25
+    page = selectors.run_prompt_rows(finished_run, entry_id=entry.id, start=20, stop=30)
+    assert [task["position"] for task, _ in page] == [20, 21, 22, 23, 24]
     assert all(len(results) == 1 for _, results in page)
 
 
