@@ -32,8 +32,9 @@ HTTP_METHODS = ("POST", "PUT", "PATCH", "GET")
 EXTRA_PATHS = ("input_tokens_path", "output_tokens_path", "chunks_path", "spans_path")
 MAX_TEMPLATE_CHARS = 50_000
 
-KIND_KEYS = {
-    WorkflowKind.HTTP: {
+# Every config key of each kind, in the order the edit form shows them.
+KIND_KEYS: dict[str, tuple[str, ...]] = {
+    WorkflowKind.HTTP: (
         "url",
         "method",
         "headers",
@@ -44,8 +45,8 @@ KIND_KEYS = {
         "max_retries",
         "max_concurrency",
         "rps_limit",
-    },
-    WorkflowKind.OPENAI_CHAT: {
+    ),
+    WorkflowKind.OPENAI_CHAT: (
         "base_url",
         "model",
         "api_key",
@@ -57,8 +58,8 @@ KIND_KEYS = {
         "max_retries",
         "max_concurrency",
         "rps_limit",
-    },
-    WorkflowKind.PYTHON: {"callable", "max_concurrency", "timeout_s"},
+    ),
+    WorkflowKind.PYTHON: ("callable", "timeout_s", "max_concurrency"),
 }
 
 
@@ -198,7 +199,7 @@ def validate_version(*, kind: str, config, inputs, outputs, previous_config=None
         raise ValidationError({"kind": [f"Choose one of {', '.join(WorkflowKind.values)}."]})
     if not isinstance(config, dict):
         raise ValidationError({"config": ["Must be an object."]})
-    for key in sorted(set(config) - KIND_KEYS[kind]):
+    for key in sorted(set(config) - set(KIND_KEYS[kind])):
         errors.add(key, f"Unknown setting for a {kind} workflow.")
     if kind == WorkflowKind.HTTP and isinstance(config.get("output_paths"), dict) and not outputs:
         outputs = list(config["output_paths"])

@@ -18,42 +18,10 @@ from django.core.exceptions import ValidationError
 
 from workflows import secrets as secret_store
 from workflows.conf import python_workflow_allow_list
+from workflows.configs import KIND_KEYS
 from workflows.models import WorkflowKind
 
-HTTP_FIELDS = [
-    "url",
-    "method",
-    "headers",
-    "body_template",
-    "output_paths",
-    "input_tokens_path",
-    "output_tokens_path",
-    "chunks_path",
-    "spans_path",
-    "timeout_s",
-    "max_retries",
-    "max_concurrency",
-    "rps_limit",
-]
-CHAT_FIELDS = [
-    "base_url",
-    "model",
-    "api_key",
-    "system_prompt",
-    "user_prompt",
-    "temperature",
-    "max_tokens",
-    "timeout_s",
-    "max_retries",
-    "max_concurrency",
-    "rps_limit",
-]
-PYTHON_FIELDS = ["callable", "timeout_s", "max_concurrency"]
-KIND_FIELDS = {
-    WorkflowKind.HTTP: HTTP_FIELDS,
-    WorkflowKind.OPENAI_CHAT: CHAT_FIELDS,
-    WorkflowKind.PYTHON: PYTHON_FIELDS,
-}
+KIND_FIELDS = KIND_KEYS
 AREA = {"rows": 4}
 
 
