@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from runs.engine import sql
 from runs.models import (
     EvaluationRun,
     MetricBinding,
@@ -125,6 +126,7 @@ def try_finish(run_id) -> bool:
         )
     if changed:
         log.info("run %s finished: %s %s", run_id, status, counts)
+        sql.refresh_planner_statistics(RunTask, MetricResult, rows=sum(counts.values()))
     return bool(changed)
 
 

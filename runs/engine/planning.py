@@ -76,6 +76,7 @@ def plan_run(run_id, *, inline_drainer: bool = False) -> bool:
         )
         return False
     log.info("run %s: planned %d task(s)", run_id, total)
+    sql.refresh_planner_statistics(RunTask, rows=total)
     others = conf.drainer_count() - 1 if inline_drainer else conf.drainer_count()
     if others > 0:
         enqueue_drainers(run_id, others)
