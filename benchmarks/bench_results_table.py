@@ -140,6 +140,11 @@ def build_run(rows: int):
     print(
         f"run: {rows} tasks and {2 * rows} results written in {time.perf_counter() - start:.1f} s"
     )
+    # As the engine does when a large run finishes (PostgreSQL: fresh planner statistics).
+    from runs.engine.sql import refresh_planner_statistics
+    from runs.models import MetricResult, RunTask
+
+    refresh_planner_statistics(RunTask, MetricResult, rows=rows)
     return user, project, run, bindings
 
 
