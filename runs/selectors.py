@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, QuerySet
 
 from runs.models import (
     EvaluationRun,
@@ -151,16 +151,19 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
         "spans",
         "item__data",
     )
-    last = (-1, -1)
-    while True:
+    # Item positions are dense (0..n-1), so chunks are position ranges: each is a plain
+    # range scan of the (run, position, id) index, on SQLite and PostgreSQL alike.
+    tasks = RunTask.objects.filter(run=run)
+    last_position = tasks.aggregate(last=Max("position"))["last"]
+    per_chunk = max(1, EXPORT_CHUNK // max(1, len(entries) or 1))
+    for start in range(0, -1 if last_position is None else last_position + 1, per_chunk):
         chunk = list(
-            RunTask.objects.filter(run=run)
-            .filter(Q(position__gt=last[0]) | Q(position=last[0], id__gt=last[1]))
+            tasks.filter(position__gte=start, position__lt=start + per_chunk)
             .order_by("position", "id")
-            .values(*fields)[:EXPORT_CHUNK]
+            .values(*fields)
         )
         if not chunk:
-            return
+            continue
         results: dict[int, dict] = {row["id"]: {} for row in chunk}
         values = MetricResult.objects.filter(task_id__in=list(results)).values(
             "task_id",
@@ -199,7 +202,6 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
                 },
                 "metrics": metrics,
             }
-        last = (chunk[-1]["position"], chunk[-1]["id"])
 
 
 # --- summaries -----------------------------------------------------------------------------------
