@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator
 
+import orjson
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
@@ -27,11 +27,21 @@ FORMATS = {
 }
 
 
+ROWS_PER_CHUNK = 200
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def _json_bytes(value) -> bytes:
+    # orjson: several times faster than json.dumps on 100,000-row downloads, and it writes
+    # NaN as null instead of invalid JSON.
+    return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS)
+
+
 def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _json_bytes(value).decode()
 
 
-def _json_chunks(run: EvaluationRun, rows: Iterable[dict]) -> Iterator[str]:
+def _json_chunks(run: EvaluationRun, rows: Iterable[dict]) -> Iterator[bytes]:
     header = {
         "id": str(run.id),
         "name": run.name,
@@ -43,17 +53,28 @@ def _json_chunks(run: EvaluationRun, rows: Iterable[dict]) -> Iterator[str]:
         "pass_status": run.pass_status,
         "config": run.config,
     }
-    yield _dumps(header)[:-1] + ', "results": ['
-    first = True
+    yield _json_bytes(header)[:-1] + b', "results": ['
+    parts: list[bytes] = []
+    separator = b"\n"
     for row in rows:
-        yield ("" if first else ",") + "\n" + _dumps(row)
-        first = False
-    yield "\n]}\n"
+        parts.append(separator + _json_bytes(row))
+        separator = b",\n"
+        if len(parts) >= ROWS_PER_CHUNK:
+            yield b"".join(parts)
+            parts = []
+    parts.append(b"\n]}\n")
+    yield b"".join(parts)
 
 
-def _jsonl_chunks(rows: Iterable[dict]) -> Iterator[str]:
+def _jsonl_chunks(rows: Iterable[dict]) -> Iterator[bytes]:
+    parts: list[bytes] = []
     for row in rows:
-        yield _dumps(row) + "\n"
+        parts.append(_json_bytes(row) + b"\n")
+        if len(parts) >= ROWS_PER_CHUNK:
+            yield b"".join(parts)
+            parts = []
+    if parts:
+        yield b"".join(parts)
 
 
 def _cell(value) -> str:
@@ -118,7 +139,7 @@ def _csv_chunks(columns: RunColumns, rows: Iterable[dict]) -> Iterator[str]:
                 result.get("error_description", ""),
             ]
         writer.writerow(line)
-        if index % 200 == 199:
+        if index % ROWS_PER_CHUNK == ROWS_PER_CHUNK - 1:
             yield flush()
     yield flush()
 
@@ -145,7 +166,8 @@ def run_results_download(run: EvaluationRun, *, fmt: str = "json") -> StreamingH
         chunks = _csv_chunks(run_columns(run), rows)
     filename = f"{slugify(run.name) or 'run'}-results.{fmt}"
     response = StreamingHttpResponse(
-        (chunk.encode("utf-8") for chunk in chunks), content_type=FORMATS[fmt]
+        (chunk if isinstance(chunk, bytes) else chunk.encode("utf-8") for chunk in chunks),
+        content_type=FORMATS[fmt],
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["X-Content-Type-Options"] = "nosniff"
