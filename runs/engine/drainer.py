@@ -204,7 +204,7 @@ class Drainer:
     def __init__(self, run: EvaluationRun, *, drainers: int | None = None):
         self.run_id = run.id
         self.owner = claims.new_lease_owner()
-        self.context = RunContext(run, drainers=drainers or conf.drainer_count())
+        self.context = RunContext(run, drainers=drainers or conf.drainer_count_for(run.mode))
         self.batch_size = conf.batch_size(calls_workflows=self.context.calls_workflows)
         self.lease = conf.lease_seconds()
         self.loop_thread: LoopThread | None = None

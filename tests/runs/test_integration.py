@@ -211,7 +211,7 @@ def _worker_pids(cluster) -> set[str]:
 def test_two_clusters_work_one_run_without_duplicates(
     broker, project, owner, make_dataset, make_agent, monkeypatch
 ):
-    monkeypatch.setenv("EVALSITE_RUN_DRAINERS", "4")
+    monkeypatch.setenv("EVALSITE_RUN_WORKFLOW_DRAINERS", "4")
     # One worker and a one-slot queue per cluster: a cluster can hold at most three of the
     # four drainer messages, so the other cluster always gets work.
     monkeypatch.setenv("Q_WORKERS", "1")
