@@ -26,6 +26,7 @@ from datasets.models import DatasetItem
 from metrics.aggregation import passes
 from runs.columns import BindingColumn, EntryColumn, RunColumns, combined_status, run_columns
 from runs.models import EvaluationRun, MetricResult, RunTask, TaskStatus
+from runs.selectors import RESULT_FIELDS
 
 PAGE_LIMIT_MAX = 500
 
@@ -505,17 +506,6 @@ def _task_dict(task: RunTask, data: dict, columns: RunColumns, results: list[dic
         "finished_at": task.finished_at.isoformat() if task.finished_at else None,
         "metrics": metrics,
     }
-
-
-RESULT_FIELDS = (
-    "task_id",
-    "binding_id",
-    "number_value",
-    "string_value",
-    "reasoning",
-    "error_description",
-    "details",
-)
 
 
 def run_result_row(run: EvaluationRun, task_or_position, *, columns=None) -> dict | None:

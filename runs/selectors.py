@@ -63,7 +63,8 @@ PROMPT_TASK_FIELDS = (
     "spans",
     "item__data",
 )
-PROMPT_RESULT_FIELDS = (
+# What a metric result reads as: shared by the prompt pages and the results table drawer.
+RESULT_FIELDS = (
     "task_id",
     "binding_id",
     "number_value",
@@ -96,9 +97,9 @@ def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> l
         for values in (
             MetricResult.objects.filter(task_id__in=list(results))
             .order_by()
-            .values_list(*PROMPT_RESULT_FIELDS)
+            .values_list(*RESULT_FIELDS)
         ):
-            results[values[0]].append(dict(zip(PROMPT_RESULT_FIELDS, values, strict=True)))
+            results[values[0]].append(dict(zip(RESULT_FIELDS, values, strict=True)))
     return [(task, results[task["id"]]) for task in tasks]
 
 

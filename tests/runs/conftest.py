@@ -6,6 +6,7 @@ import pytest
 
 from datasets import services as dataset_services
 from metrics.models import Metric
+from tests.workflows.conftest import http_config
 from workflows import services as workflow_services
 
 QUESTION_IN = [{"name": "question", "description": "", "required": True}]
@@ -57,21 +58,8 @@ def builtin(key: str) -> Metric:
 
 
 def http_agent_config(url: str, **overrides) -> dict:
-    config = {
-        "url": url,
-        "method": "POST",
-        "body_template": {"question": "{{question}}"},
-        "output_paths": {"answer": "$.answer"},
-        "input_tokens_path": "$.usage.input_tokens",
-        "output_tokens_path": "$.usage.output_tokens",
-        "chunks_path": "$.chunks",
-        "spans_path": "$.spans",
-        "timeout_s": 5,
-        "max_retries": 0,
-        "max_concurrency": 8,
-    }
-    config.update(overrides)
-    return config
+    """The workflows tests' fake-agent config, without retries and at concurrency 8."""
+    return http_config(url, **{"max_retries": 0, "max_concurrency": 8, **overrides})
 
 
 @pytest.fixture
