@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "workflows",
     "metrics",
     "runs",
+    "traces",
 ]
 
 MIDDLEWARE = [

@@ -42,6 +42,7 @@ urlpatterns = [
     path("v1/", include(api_v1)),
     path("v2/gen-ai/", include("metrics.api.gradient_urls")),
     path("v2/gen-ai/", include("runs.api.gradient_urls")),
+    path("otlp/", include("traces.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
