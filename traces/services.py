@@ -3,9 +3,10 @@
 Spans are grouped by where they go (project and dataset, from the resource) and by trace.
 Each trace is one item of the dataset's open draft: a new trace is appended, a trace already
 there gets the new spans merged in (a span id already stored is skipped). Writes go through
-``datasets.services``; the dataset row is locked for the whole of one group's write, so two
+``datasets.services``; the draft's row is locked for the whole of one group's write, so two
 requests for one trace at once are serialised and cannot make two items (the unique
-(version, trace_id) of ``TraceItem`` backs this up).
+(version, trace_id) of ``TraceItem`` backs this up). A draft released meanwhile is noticed
+under that lock and the spans go to the next draft.
 
 Access is checked for every group before anything is written: the caller needs the editor
 role in each project the request names, or nothing is stored.
@@ -27,6 +28,7 @@ from django.utils import timezone
 from datasets import conf as dataset_conf
 from datasets import services as dataset_services
 from datasets.models import Dataset, DatasetItem, DatasetVersion, VersionStatus
+from evalsite.errors import ConflictError
 from projects.access import require_role
 from projects.models import Membership, Project, Role
 from traces import mapping
@@ -89,13 +91,12 @@ def traces_ingest(*, user, request, project_hint: str = "") -> IngestReport:
     for group in groups.values():
         project = projects[group.project_ref]
         try:
-            with transaction.atomic():
-                _write_group(user=user, project=project, group=group, report=report)
+            _store_group(user=user, project=project, group=group, report=report)
         except ValidationError as exc:
-            report.reject(
-                group.span_count,
-                f"Dataset {group.dataset_name}: {_validation_text(exc)}",
-            )
+            problem = _validation_text(exc)
+            report.reject(group.span_count, f"Dataset {group.dataset_name}: {problem}")
+        except ConflictError as exc:
+            report.reject(group.span_count, f"Dataset {group.dataset_name}: {exc.message}")
     return report
 
 
@@ -211,25 +212,34 @@ def _dataset_for(*, project, name: str, service: str, user) -> Dataset:
         return dataset
 
 
-def _draft_for(dataset: Dataset, *, user) -> DatasetVersion:
-    """The dataset's open draft (the newest), or a new one started from the latest release
-    (its traces come along, so late spans of a released trace still merge)."""
-    draft = (
-        DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.DRAFT)
-        .order_by("-number")
-        .first()
-    )
-    if draft is not None:
-        return draft
-    released = (
-        DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.RELEASED)
-        .order_by("-number")
-        .first()
-    )
-    draft = dataset_services.version_create_draft(dataset=dataset, from_version=released, user=user)
-    if released is not None:
-        _copy_links(source=released, target=draft)
-    return draft
+def _open_draft_id(dataset: Dataset, *, user):
+    """The id of the dataset's open draft (the newest), or of a new one started from the
+    latest release (its traces come along, so late spans of a released trace still merge).
+
+    Runs in a transaction of its own that holds the dataset's row lock only while it looks
+    and creates, so two requests never open two drafts, and the writes that follow take
+    their locks in the order the dataset services do (version, then dataset).
+    """
+    drafts = DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.DRAFT)
+    found = drafts.order_by("-number").values_list("pk", flat=True).first()
+    if found is not None:
+        return found
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        found = drafts.order_by("-number").values_list("pk", flat=True).first()
+        if found is not None:
+            return found
+        released = (
+            DatasetVersion.objects.filter(dataset=dataset, status=VersionStatus.RELEASED)
+            .order_by("-number")
+            .first()
+        )
+        draft = dataset_services.version_create_draft(
+            dataset=dataset, from_version=released, user=user
+        )
+        if released is not None:
+            _copy_links(source=released, target=draft)
+        return draft.pk
 
 
 def _copy_links(*, source: DatasetVersion, target: DatasetVersion) -> None:
@@ -271,12 +281,24 @@ def _fits(row: dict, limit: int) -> bool:
     return compact * 13 // 10 <= limit or _row_size(row) <= limit
 
 
-def _write_group(*, user, project, group: _Group, report: IngestReport) -> None:
+def _store_group(*, user, project, group: _Group, report: IngestReport) -> None:
     dataset = _dataset_for(
         project=project, name=group.dataset_name, service=group.service_name, user=user
     )
-    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    draft = _draft_for(dataset, user=user)
+    for _attempt in range(3):
+        draft_id = _open_draft_id(dataset, user=user)
+        with transaction.atomic():
+            # The draft's row lock serialises every write to it: two requests carrying
+            # spans of one trace cannot both find it missing and append it twice.
+            draft = DatasetVersion.objects.select_for_update().get(pk=draft_id)
+            if draft.is_draft:
+                _write_group(draft=draft, group=group, report=report)
+                return
+        # released between finding it and locking it: open the next draft
+    raise ConflictError("The dataset's drafts keep being released; send again.")
+
+
+def _write_group(*, draft: DatasetVersion, group: _Group, report: IngestReport) -> None:
     limit = dataset_conf.max_row_bytes()
     trace_ids = list(group.traces)
     links = {
