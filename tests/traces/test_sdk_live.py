@@ -200,3 +200,26 @@ def test_refused_exports(otel_env, viewer, other_project):
     assert not Dataset.objects.exists()
     assert Project.objects.get(slug="other").datasets.count() == 0
     assert Membership.objects.get(user=viewer).role == Role.VIEWER
+
+
+def test_a_chunked_json_body_and_its_limit(live):
+    """Bodies without Content-Length (chunked) are read too, bounded by the same limit."""
+    import httpx
+
+    from tests.traces import payloads as p
+
+    base, key = live
+    tid, spans = p.agent_trace()
+    data = p.body(spans, service="chunked")
+
+    def pieces(blob):
+        for start in range(0, len(blob), 1000):
+            yield blob[start : start + 1000]
+
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    response = httpx.post(f"{base}/otlp/v1/traces", content=pieces(data), headers=headers)
+    assert response.status_code == 200, response.text
+    assert [r["trace_id"] for r in _rows("chunked")] == [tid]
+    huge = b'{"resourceSpans": [], "x": "' + b"a" * 11 * 1024 * 1024 + b'"}'
+    response = httpx.post(f"{base}/otlp/v1/traces", content=pieces(huge), headers=headers)
+    assert response.status_code == 413
