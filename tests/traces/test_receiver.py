@@ -17,6 +17,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from datasets import services as dataset_services
 from datasets.models import Dataset, DatasetItem, DatasetVersion
 from tests.traces import payloads as p
+from traces import otlp
 from traces.models import TraceItem
 
 URL = "/otlp/v1/traces"
@@ -365,3 +366,36 @@ def test_openinference_llm_messages_and_genai_events(send, project):
     assert second["output"]["messages"][0]["finish_reason"] == "stop"
     assert second["output"]["text"] == "Pong."
     assert [e["name"] for e in second["events"]] == ["note"]
+
+
+def test_mutated_payloads_never_cause_a_server_error(send, project):
+    """Random byte flips, cuts and splices of valid bodies: every answer is 200 or a 4xx."""
+    import random
+
+    rng = random.Random(17)
+    _, spans = p.agent_trace()
+    json_body = p.body(spans)
+    proto_body = otlp.parse(json_body, otlp.JSON).SerializeToString()
+    statuses = set()
+    for n in range(150):
+        original, kind = (
+            (proto_body, "application/x-protobuf") if n % 2 else (json_body, "application/json")
+        )
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 6)):
+            choice = rng.random()
+            where = rng.randrange(len(data))
+            if choice < 0.6:
+                data[where] = rng.randrange(256)
+            elif choice < 0.8:
+                del data[where : where + rng.randint(1, 40)]
+            else:
+                data[where:where] = data[rng.randrange(len(data)) :][: rng.randint(1, 40)]
+        response = send(bytes(data), content_type=kind)
+        statuses.add(response.status_code)
+        assert response.status_code == 200 or 400 <= response.status_code < 500, (
+            n,
+            response.status_code,
+            response.content[:200],
+        )
+    assert 400 in statuses and 200 in statuses
