@@ -237,18 +237,19 @@ def run_http(key: str, traces: int, batch: int, *, split: bool) -> None:
         host, port = base.removeprefix("http://").split(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        sent = requests = 0
-        payload_bytes = 0
+        # Bodies are built before the clock starts: the client shares the machine's cores.
+        payloads = [
+            (len(spans), body(spans, dataset)) for spans in batches(traces, batch, split=split)
+        ]
+        sent = sum(count for count, _ in payloads)
+        requests = len(payloads)
+        payload_bytes = sum(len(payload) for _, payload in payloads)
         started = time.perf_counter()
-        for spans in batches(traces, batch, split=split):
-            payload = body(spans, dataset)
-            payload_bytes += len(payload)
+        for _, payload in payloads:
             conn.request("POST", "/otlp/v1/traces", body=payload, headers=headers)
             response = conn.getresponse()
             text = response.read()
             assert response.status == 200 and text == b"{}", (response.status, text[:300])
-            sent += len(spans)
-            requests += 1
         elapsed = time.perf_counter() - started
         peak = proc_mb(worker, "VmHWM")
     finally:

@@ -370,12 +370,14 @@ def span_dict(span) -> dict:
     raw_input = _maybe_json(attributes.get("input.value"), in_mime if in_mime else None)
     raw_output = _maybe_json(attributes.get("output.value"), out_mime if out_mime else None)
 
+    flattened = any(key.startswith(CONSUMED_PREFIXES) for key in attributes)
     prompt = _messages(attributes.get("gen_ai.input.messages"))
-    prompt = prompt or _messages(unflatten(attributes, "llm.input_messages."))
-    prompt = prompt or _messages(unflatten(attributes, "gen_ai.prompt."))
     completion = _messages(attributes.get("gen_ai.output.messages"))
-    completion = completion or _messages(unflatten(attributes, "llm.output_messages."))
-    completion = completion or _messages(unflatten(attributes, "gen_ai.completion."))
+    if flattened:
+        prompt = prompt or _messages(unflatten(attributes, "llm.input_messages."))
+        prompt = prompt or _messages(unflatten(attributes, "gen_ai.prompt."))
+        completion = completion or _messages(unflatten(attributes, "llm.output_messages."))
+        completion = completion or _messages(unflatten(attributes, "gen_ai.completion."))
     event_prompt, event_completion, used_events = _event_messages(events)
     prompt = prompt or event_prompt
     completion = completion or event_completion
@@ -414,7 +416,7 @@ def span_dict(span) -> dict:
             span_output = _maybe_json(result)
         out["tool"] = tool
 
-    chunks = _chunks(attributes)
+    chunks = _chunks(attributes) if flattened else []
     if span_type == SPAN_RETRIEVER:
         if isinstance(span_input, str):
             span_input = {"query": span_input}
