@@ -139,10 +139,12 @@ def scenario_dataset_only(ctx, rows: int, broker: str) -> None:
         ],
     }
     tmp = ctx["tmp"]
-    with WebServer(tmp / f"web-{broker}.log") as web:
-        with Cluster(tmp / f"cluster-dataset-only-{broker}.log") as cluster:
-            run, elapsed, _ = start_and_wait(web, ctx["key"], body)
-            peak = cluster.worker_peak_mb()
+    with (
+        WebServer(tmp / f"web-{broker}.log") as web,
+        Cluster(tmp / f"cluster-dataset-only-{broker}.log") as cluster,
+    ):
+        run, elapsed, _ = start_and_wait(web, ctx["key"], body)
+        peak = cluster.worker_peak_mb()
     goal = 10_000 if ctx["vendor"] == "sqlite" else 6_000
     print(
         f"1. dataset_only [{ctx['vendor']}, {broker} broker] {rows:,} rows x 3 metrics: "
@@ -194,10 +196,12 @@ def scenario_with_agent(ctx, rows: int, broker: str) -> None:
             ],
         }
         tmp = ctx["tmp"]
-        with WebServer(tmp / f"web-agent-{broker}.log") as web:
-            with Cluster(tmp / f"cluster-agent-{broker}.log") as cluster:
-                run, elapsed, posted = start_and_wait(web, ctx["key"], body)
-                peak = cluster.worker_peak_mb()
+        with (
+            WebServer(tmp / f"web-agent-{broker}.log") as web,
+            Cluster(tmp / f"cluster-agent-{broker}.log") as cluster,
+        ):
+            run, elapsed, posted = start_and_wait(web, ctx["key"], body)
+            peak = cluster.worker_peak_mb()
         arrivals = sorted(request.received_at for request in server.requests)
     ideal = rows / 50 * 0.2
     first = (arrivals[0] - posted) if arrivals else float("nan")
