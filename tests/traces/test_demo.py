@@ -44,3 +44,24 @@ def test_the_demo_seeds_released_trace_items_through_ingestion_once():
         Dataset.objects.count(),
     ) == counts
     assert dataset.versions.count() == 1
+
+
+def test_the_ingested_dataset_shows_in_the_ui_and_the_api(client):
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    project, _ = seed_demo()
+    user = get_user_model().objects.get(username="demo")
+    client.force_login(user)
+    dataset = Dataset.objects.get(project=project, name=demo.DATASET_NAME)
+    version = dataset.versions.get()
+    page = client.get(reverse("datasets:version", args=[project.pk, dataset.pk, version.pk]))
+    assert page.status_code == 200
+    assert "How long is the warranty?" in page.content.decode()
+    api = client.get(f"/v1/datasets/{dataset.pk}/versions/{version.pk}/items?limit=10")
+    assert api.status_code == 200, api.content
+    rows = api.json()["data"]
+    assert len(rows) == 4
+    assert rows[0]["data"]["trace"]["spans"][1]["retriever_chunks"][0]["source_name"] == (
+        "warranty.md"
+    )
