@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 SPAN_LLM = "TRACE_SPAN_TYPE_LLM"
@@ -88,6 +89,9 @@ CONSUMED_KEYS = {
 }
 STATUS_ERROR = 2
 STATUS_OK = 1
+MAX_KEY_DEPTH = 12  # levels of a flattened attribute key turned into nesting
+_RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # Values ----------------------------------------------------------------------------------
@@ -141,17 +145,37 @@ def _nanos_from_iso(text) -> int | None:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
+def _scrub(value):
+    """``value`` with NUL characters dropped and lone surrogates replaced (what JSON escapes
+    such as ``\\u0000`` or ``\\ud800`` decode to, and what no database stores)."""
+    if isinstance(value, str):
+        value = clean(value)
+        if _SURROGATE.search(value):
+            value = _SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, dict):
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
+    return value
+
+
 def _maybe_json(value, mime: str | None = None):
-    """Decode a JSON string when it is declared or looks like JSON; otherwise as is."""
+    """Decode a JSON string when it is declared or looks like JSON; otherwise as is.
+
+    NaN and Infinity stay text (JSON columns refuse them); input too deep to decode stays
+    the string it was.
+    """
     if not isinstance(value, str):
         return value
     stripped = value.strip()
     declared = bool(mime) and "json" in mime
     if declared or (stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]")):
         try:
-            return json.loads(stripped)
-        except ValueError:
+            decoded = json.loads(stripped, parse_constant=str)
+        except (ValueError, RecursionError):
             return value
+        return _scrub(decoded) if _RISKY_ESCAPE.search(stripped) else decoded
     return value
 
 
@@ -172,7 +196,7 @@ def unflatten(attributes: dict, prefix: str) -> list:
         if not key.startswith(prefix):
             continue
         node = tree
-        parts = key[len(prefix) :].split(".")
+        parts = key[len(prefix) :].split(".", MAX_KEY_DEPTH)
         for part in parts[:-1]:
             child = node.get(part)
             if not isinstance(child, dict):
@@ -212,8 +236,9 @@ def _message(entry) -> dict | None:
             message["tool_calls"] = calls
     if content is None and isinstance(inner.get("contents"), list):
         texts = [
-            c.get("message_content", {}).get("text") if isinstance(c, dict) else None
+            c["message_content"].get("text")
             for c in inner["contents"]
+            if isinstance(c, dict) and isinstance(c.get("message_content"), dict)
         ]
         content = "\n".join(t for t in texts if isinstance(t, str)) or None
     if content is not None:
@@ -493,7 +518,7 @@ def _as_text(value) -> str:
 
 
 def _root(spans: list[dict]) -> dict | None:
-    ids = {span["span_id"] for span in spans}
+    ids = {span.get("span_id") for span in spans}
     for span in spans:
         if not span.get("parent_span_id"):
             return span
@@ -504,14 +529,14 @@ def _root(spans: list[dict]) -> dict | None:
 
 
 def _sort_key(span: dict):
-    return (span.get("created_at") or "", span.get("span_id") or "")
+    return (str(span.get("created_at") or ""), str(span.get("span_id") or ""))
 
 
 def trace_row(trace_id: str, spans: list[dict], *, service_name: str = "") -> dict:
     """The dataset row of one trace from all of its spans received so far."""
     spans = sorted(spans, key=_sort_key)
     root = _root(spans)
-    llm_spans = [span for span in spans if span["type"] == SPAN_LLM]
+    llm_spans = [span for span in spans if span.get("type") == SPAN_LLM]
     text_in = _as_text(root.get("input")) if root else ""
     if not text_in and llm_spans:
         text_in = _as_text(llm_spans[0].get("input"))
@@ -524,16 +549,23 @@ def trace_row(trace_id: str, spans: list[dict], *, service_name: str = "") -> di
         failed = any(span.get("status") == "error" for span in spans)
     starts = [n for n in (_nanos_from_iso(s.get("created_at")) for s in spans) if n]
     ends = [n for n in (_nanos_from_iso(s.get("ended_at")) for s in spans) if n]
-    chunks = [chunk for span in spans for chunk in span.get("retriever_chunks") or []]
+    stamps = [s["created_at"] for s in spans if isinstance(s.get("created_at"), str)]
+    finals = [s["ended_at"] for s in spans if isinstance(s.get("ended_at"), str)]
+    chunks = [
+        chunk
+        for span in spans
+        if isinstance(span.get("retriever_chunks"), list)
+        for chunk in span["retriever_chunks"]
+    ]
     trace = {
-        "name": root["name"] if root else "",
-        "root_span_id": root["span_id"] if root and not root.get("parent_span_id") else "",
+        "name": root.get("name", "") if root else "",
+        "root_span_id": root.get("span_id", "") if root and not root.get("parent_span_id") else "",
         "service_name": service_name,
-        "started_at": min((s["created_at"] for s in spans if s.get("created_at")), default=None),
-        "ended_at": max((s["ended_at"] for s in spans if s.get("ended_at")), default=None),
+        "started_at": min(stamps, default=None),
+        "ended_at": max(finals, default=None),
         "latency_ms": round((max(ends) - min(starts)) / 1e6, 3) if starts and ends else None,
-        "input_tokens": sum(s.get("input_tokens") or 0 for s in spans),
-        "output_tokens": sum(s.get("output_tokens") or 0 for s in spans),
+        "input_tokens": sum(_int(s.get("input_tokens")) or 0 for s in spans),
+        "output_tokens": sum(_int(s.get("output_tokens")) or 0 for s in spans),
         "span_count": len(spans),
         "chunks": chunks,
         "spans": spans,

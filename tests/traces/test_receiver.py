@@ -399,3 +399,45 @@ def test_mutated_payloads_never_cause_a_server_error(send, project):
             response.content[:200],
         )
     assert 400 in statuses and 200 in statuses
+
+
+def test_escaped_nul_and_lone_surrogates_inside_json_attributes(send, project):
+    """JSON held in attributes is decoded; what it decodes to must still be storable."""
+    tid = p.trace_id()
+    span = p.span(
+        tid,
+        p.span_id(),
+        "chat",
+        gen_ai__operation__name="chat",
+        gen_ai__input__messages='[{"role": "user", "content": "a\\u0000b"}]',
+        gen_ai__output__messages='[{"role": "assistant", "content": "x\\ud800y"}]',
+        input__value='{"q": "\\u0000"}',
+        input__mime_type="application/json",
+    )
+    response = send(p.body([span]))
+    assert response.status_code == 200, response.content
+    [row] = items()
+    [stored] = row["trace"]["spans"]
+    assert stored["input"]["messages"][0]["content"] == "ab"
+    assert stored["output"]["text"] == "x\ufffdy"
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"input.value": "[" * 100_000 + "]" * 100_000},
+        {"input.value": "NaN", "input.mime_type": "application/json"},
+        {"input.value": '{"x": Infinity}', "input.mime_type": "application/json"},
+        {"llm.input_messages." + ".".join(["0"] * 5000): "deep"},
+        {"gen_ai.input.messages": '[{"contents": [{"message_content": "flat"}]}, 7, "x"]'},
+        {"retrieval.documents.0": "not an object", "retrieval.documents.1.document": 5},
+    ],
+)
+def test_odd_attribute_values_are_stored_not_500(send, project, attributes):
+    tid = p.trace_id()
+    span = p.span(tid, p.span_id(), "odd", gen_ai__operation__name="chat")
+    span["attributes"] += [p.attr(key, value) for key, value in attributes.items()]
+    response = send(p.body([span]))
+    assert response.status_code == 200, response.content
+    [row] = items()
+    assert row["trace"]["spans"][0]["name"] == "odd"
