@@ -160,6 +160,11 @@ def _scrub(value):
     return value
 
 
+def _finite_float(text: str):
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
 def _maybe_json(value, mime: str | None = None):
     """Decode a JSON string when it is declared or looks like JSON; otherwise as is.
 
@@ -172,7 +177,7 @@ def _maybe_json(value, mime: str | None = None):
     declared = bool(mime) and "json" in mime
     if declared or (stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]")):
         try:
-            decoded = json.loads(stripped, parse_constant=str)
+            decoded = json.loads(stripped, parse_constant=str, parse_float=_finite_float)
         except (ValueError, RecursionError):
             return value
         return _scrub(decoded) if _RISKY_ESCAPE.search(stripped) else decoded

@@ -274,7 +274,10 @@ def _row_size(row: dict) -> int:
 
 
 def _fits(row: dict, limit: int) -> bool:
-    compact = len(orjson.dumps(row))
+    try:
+        compact = len(orjson.dumps(row))
+    except TypeError:  # e.g. integers beyond 64 bits, which orjson refuses
+        return _row_size(row) <= limit
     if compact > limit:
         return False
     # json.dumps (what datasets measure) adds a space after each separator.

@@ -431,6 +431,8 @@ def test_escaped_nul_and_lone_surrogates_inside_json_attributes(send, project):
         {"llm.input_messages." + ".".join(["0"] * 5000): "deep"},
         {"gen_ai.input.messages": '[{"contents": [{"message_content": "flat"}]}, 7, "x"]'},
         {"retrieval.documents.0": "not an object", "retrieval.documents.1.document": 5},
+        {"input.value": '{"n": 123456789012345678901234567890}'},
+        {"input.value": '{"n": 1e400, "m": -1e999}'},
     ],
 )
 def test_odd_attribute_values_are_stored_not_500(send, project, attributes):
