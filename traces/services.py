@@ -66,6 +66,14 @@ class IngestReport:
         if len(self.messages) < MAX_MESSAGES:
             self.messages.append(message)
 
+    def absorb(self, other: IngestReport) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.traces_created += other.traces_created
+        self.traces_updated += other.traces_updated
+        self.rejected += other.rejected
+        self.messages = (self.messages + other.messages)[:MAX_MESSAGES]
+
     @property
     def error_message(self) -> str:
         return " ".join(self.messages)
@@ -295,7 +303,9 @@ def _store_group(*, user, project, group: _Group, report: IngestReport) -> None:
             # spans of one trace cannot both find it missing and append it twice.
             draft = DatasetVersion.objects.select_for_update().get(pk=draft_id)
             if draft.is_draft:
-                _write_group(draft=draft, group=group, report=report)
+                written = IngestReport()  # counted only once the write has committed
+                _write_group(draft=draft, group=group, report=written)
+                report.absorb(written)
                 return
         # released between finding it and locking it: open the next draft
     raise ConflictError("The dataset's drafts keep being released; send again.")

@@ -443,3 +443,17 @@ def test_odd_attribute_values_are_stored_not_500(send, project, attributes):
     assert response.status_code == 200, response.content
     [row] = items()
     assert row["trace"]["spans"][0]["name"] == "odd"
+
+
+def test_a_full_dataset_refuses_the_whole_group_and_counts_each_span_once(send, project, settings):
+    settings.DATASET_MAX_ROWS = 1
+    settings.DATASET_MAX_ROW_BYTES = 6000
+    _, first = p.agent_trace()
+    _, second = p.agent_trace()
+    big = p.span(p.trace_id(), p.span_id(), "huge", input__value="x" * 10_000)
+    response = send(p.body([*first, *second, big]))
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "9"
+    assert "at most 1 rows" in partial["errorMessage"]
+    assert not DatasetItem.objects.exists()
