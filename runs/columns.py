@@ -177,8 +177,12 @@ def run_columns(run: EvaluationRun) -> RunColumns:
                 agent_label=entry.label if entry else "",
             )
         )
+    agents = {e.id: e.label if e.workflow_name else "" for e in entries}
     labels = unique_labels(
-        [(b.id, b.metric_name, b.metric_version_number, b.agent_label) for b in bindings]
+        [
+            (b.id, b.metric_name, b.metric_version_number, agents.get(b.entry_id, ""))
+            for b in bindings
+        ]
     )
     for column in bindings:
         column.unique_label = labels[str(column.id)]
