@@ -15,6 +15,7 @@ from evalsite.errors import ConflictError
 from runs.engine import sql
 from runs.engine.enqueue import enqueue_drainers, enqueue_plan
 from runs.engine.finish import cancel_pending_run, request_cancel, try_finish
+from runs.mapping import validate_run_config
 from runs.models import (
     EvaluationRun,
     MetricBinding,
@@ -25,7 +26,6 @@ from runs.models import (
     RunTask,
     TaskStatus,
 )
-from runs.validation import validate_run_config
 
 MAX_IDEMPOTENCY_KEY = 255
 

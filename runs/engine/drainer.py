@@ -23,8 +23,8 @@ from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
 from runs.engine.pipeline import LoopThread, Window, drain_pipelined
 from runs.engine.writes import TaskOutcome, fail_tasks, write_batch
+from runs.mapping import SPECIAL_WORKFLOW_OUTPUTS, Selector, parse_selector
 from runs.models import EvaluationRun, MetricBinding, RunEntry, RunStatus, RunTask, TaskStatus
-from runs.validation import SPECIAL_WORKFLOW_OUTPUTS, Selector, parse_selector
 
 log = logging.getLogger(__name__)
 
