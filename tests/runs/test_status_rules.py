@@ -160,7 +160,7 @@ def test_a_clean_run_succeeds_with_no_error_description(project, owner, make_dat
     assert not run.can_rerun
 
 
-def _dataset_only_numeric_run(project, owner, make_dataset, threshold):
+def _dataset_only_numeric_run(project, owner, make_dataset, threshold, *, cluster=False):
     # One row holds a number; nine hold text numeric closeness cannot read.
     rows = [{"answer": "5" if i == 0 else f"text {i}", "expected": "5"} for i in range(10)]
     version = make_dataset(rows)
@@ -180,15 +180,19 @@ def _dataset_only_numeric_run(project, owner, make_dataset, threshold):
         config,
         star_metric={"metric_id": str(metric.id), "threshold": threshold},
     )
+    if cluster:
+        with qcluster() as worker:
+            return wait_finished(run, worker)
     planning.plan_run(run.id)
     drainer.drain_run(run.id)
     run.refresh_from_db()
     return run
 
 
-@pytest.mark.django_db
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
 def test_rows_erroring_on_the_star_metric_count_as_failing_rows(project, owner, make_dataset):
-    run = _dataset_only_numeric_run(project, owner, make_dataset, threshold=0.5)
+    run = _dataset_only_numeric_run(project, owner, make_dataset, threshold=0.5, cluster=True)
     summary = run.summaries[str(run.star_binding_id)]
     # The one scored row is perfect, so the mean of scored rows alone would pass...
     assert (summary["count"], summary["errors"], summary["mean"]) == (1, 9, 1.0)
