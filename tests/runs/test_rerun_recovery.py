@@ -193,3 +193,50 @@ def test_a_dataset_only_rerun_rescores_only_the_failed_results(project, owner, m
 
     assert run.status == RunStatus.SUCCEEDED
     assert set(MetricResult.objects.filter(run=run).values_list("number_value", flat=True)) == {5.0}
+
+
+@pytest.mark.django_db
+def test_rescoring_a_metric_that_still_cannot_compute_stays_partial(project, owner, make_dataset):
+    """Synchronous metrics (the batch path): re-scored, still failing, nothing else moves."""
+    rows = [{"answer": "5" if i == 0 else f"text {i}", "expected": "5"} for i in range(10)]
+    version = make_dataset(rows)
+    metric = builtin("numeric_closeness")
+    config = [
+        {
+            "workflow": None,
+            "metrics": [
+                {
+                    "id": str(metric.id),
+                    "input_transformer": {
+                        "selector": {
+                            "response": "$.dataset.answer",
+                            "expected": "$.dataset.expected",
+                        }
+                    },
+                }
+            ],
+        }
+    ]
+    run = start(project, owner, version, config)
+    planning.plan_run(run.id)
+    drainer.drain_run(run.id)
+    run.refresh_from_db()
+    assert (run.status, run.metric_errors) == (RunStatus.PARTIALLY_SUCCEEDED, 9)
+    good = MetricResult.objects.get(run=run, error_description="")
+
+    services.run_rerun(run=run)
+    assert set(
+        RunTask.objects.filter(run=run, status=TaskStatus.PENDING).values_list(
+            "position", flat=True
+        )
+    ) == set(range(1, 10))
+    drainer.drain_run(run.id)
+    run.refresh_from_db()
+
+    assert (run.status, run.succeeded_tasks, run.metric_errors) == (
+        RunStatus.PARTIALLY_SUCCEEDED,
+        10,
+        9,
+    )
+    assert MetricResult.objects.get(run=run, error_description="") == good
+    assert run.error_description.startswith("Numeric closeness could not score 9 of 10 rows: ")
