@@ -15,7 +15,14 @@ from typing import Any
 
 from metrics.api.gradient import metric_dict, metric_result_dict
 from runs.mapping import suggest_column
-from runs.models import EvaluationRun, EvaluationTestCase, MetricBinding, RunEntry, RunStatus
+from runs.models import (
+    EvaluationRun,
+    EvaluationTestCase,
+    MetricBinding,
+    RunEntry,
+    RunPhase,
+    RunStatus,
+)
 
 STATUS_BY_RUN_STATUS = {
     RunStatus.PENDING: "EVALUATION_RUN_QUEUED",
@@ -41,7 +48,7 @@ RUN_STATUSES = (
 def gradient_status(run: EvaluationRun) -> str:
     """``running`` splits by phase: the workflow pass, then scoring."""
     if run.status == RunStatus.RUNNING:
-        if run.phase == "evaluating_results":
+        if run.phase == RunPhase.EVALUATING_RESULTS:
             return "EVALUATION_RUN_EVALUATING_RESULTS"
         return "EVALUATION_RUN_RUNNING_DATASET"
     return STATUS_BY_RUN_STATUS.get(run.status, "EVALUATION_RUN_STATUS_UNSPECIFIED")
