@@ -207,3 +207,26 @@ def test_rows_erroring_on_the_star_metric_count_as_failing_rows(project, owner, 
 def test_the_threshold_leaves_room_for_a_share_of_errors(project, owner, make_dataset):
     run = _dataset_only_numeric_run(project, owner, make_dataset, threshold=0.1)
     assert run.pass_status is True  # 0.1 >= 0.1: one good row in ten is what it asks
+
+
+@pytest.mark.django_db
+def test_both_api_dialects_report_the_partial_run_and_its_reason(
+    api, project, owner, make_dataset, make_agent
+):
+    version = make_dataset(qa_rows(4))
+    with FakeServer(echo_agent()) as server:
+        workflow = make_agent(server.url)
+        config = [agent_entry(workflow, metric_entry(*F1), metric_entry(*NUMERIC))]
+        run = start(project, owner, version, config)
+        planning.plan_run(run.id)
+        drainer.drain_run(run.id)
+    run.refresh_from_db()
+    assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+
+    dynamiq = api.get(f"/v1/evaluations/{run.id}").json()
+    assert dynamiq["status"] == "partially_succeeded"
+    assert dynamiq["error_description"] == run.error_description
+    assert dynamiq["error_description"].startswith("Numeric closeness could not score 4 of 4")
+    gradient = api.get(f"/v2/gen-ai/evaluation_runs/{run.id}").json()["evaluation_run"]
+    assert gradient["status"] == "EVALUATION_RUN_PARTIALLY_SUCCESSFUL"
+    assert gradient["error_description"] == run.error_description
