@@ -18,7 +18,8 @@ The test (the same for every metric and for latency and tokens):
   give the same answer. Rows with equal differences are drawn together (a binomial count of
   flipped signs per group), which is the same distribution and keeps 100,000-row runs of
   0/1-valued metrics cheap. When that would still exceed the work budget (more than
-  20,000 distinct small groups, i.e. many thousands of distinct non-zero differences) the
+  5,000 rows in groups of at most 32 equal differences, i.e. thousands of distinct
+  differences, where the central limit theorem is accurate) the
   **normal approximation** of the same sign-flip distribution is used:
   ``z = sum(d) / sqrt(sum(d^2))``.
 - **Confidence interval** (95%): the shifts ``mu`` the same test does not reject, i.e. the
@@ -54,7 +55,7 @@ EXACT_MAX_ROWS = 16
 PERMUTATIONS = 9_999
 PERMUTATION_SEED = 20240601
 SMALL_GROUP = 32  # groups of equal differences up to this size are flipped sign by sign
-MAX_SIGN_COLUMNS = 20_000  # beyond this the normal approximation is used
+MAX_SIGN_COLUMNS = 5_000  # beyond this the normal approximation is used
 TIE_TOLERANCE = 1e-9
 TOP_ROWS = 25
 MAX_RUNS = 6
