@@ -10,7 +10,8 @@ from a JSON object found in the reply, and only when the reply holds exactly one
 - the object must have a top-level ``"score"`` key whose value is a JSON number (not a
   boolean, not a string such as ``"4"``, not a list or object), finite, and inside the
   declared ``[score_min, score_max]`` range (both ends included);
-- ``"reasoning"`` (or ``reason``/``explanation``/``rationale``) is kept when it is text.
+- ``"reasoning"`` (or ``reason``/``explanation``/``rationale``) is kept when it is text
+  (with the given secrets redacted).
 
 Anything else — no object, several objects, a bare number, a score outside the range — is an
 error that quotes the raw reply (truncated, with the judge's API key and other given secrets
@@ -91,12 +92,16 @@ def _objects(text: str) -> tuple[list[dict], int]:
     return found, malformed
 
 
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def quote(content: str, redact: Iterable[str] = ()) -> str:
     """The reply as it may appear in an error: secrets replaced, at most QUOTE_CHARS long."""
-    for secret in redact:
-        if secret:
-            content = content.replace(secret, REDACTED)
-    content = content.strip()
+    content = _redact(content, redact).strip()
     if len(content) > QUOTE_CHARS:
         content = content[:QUOTE_CHARS] + f"… ({len(content)} characters)"
     return content
@@ -153,6 +158,8 @@ def parse_judge_reply(
             f"Judge gave score {score:g}, outside the range {_range_text(score_min, score_max)}."
         )
     reasoning = next((data[k] for k in REASONING_KEYS if isinstance(data.get(k), str)), None)
+    if reasoning is not None:
+        reasoning = _redact(reasoning, redact)
     return JudgeReading(score=score, reasoning=reasoning)
 
 

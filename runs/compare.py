@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import product
 from statistics import NormalDist
 
@@ -125,6 +126,14 @@ class Delta:
         }
 
 
+@lru_cache(maxsize=EXACT_MAX_ROWS)
+def _all_signs(n: int) -> np.ndarray:
+    """Every sign vector in {-1, +1}^n, one per row (read-only, shared)."""
+    signs = np.array(list(product((1.0, -1.0), repeat=n)))
+    signs.setflags(write=False)
+    return signs
+
+
 class _SignFlipNull:
     """The sign-flip null distribution of ``sum(s_i (d_i - mu))`` for any shift ``mu``: with
     ``a = sum(s_i d_i)`` and ``b = sum(s_i)`` per sign vector it is ``a - mu * b``."""
@@ -136,7 +145,7 @@ class _SignFlipNull:
         self.scale = float(np.abs(diffs).sum())
         if self.n <= EXACT_MAX_ROWS:
             self.method = EXACT
-            signs = np.array(list(product((1.0, -1.0), repeat=self.n)))
+            signs = _all_signs(self.n)
             self.a, self.b = signs @ diffs, signs.sum(axis=1)
             return
         values, inverse, counts = np.unique(diffs, return_inverse=True, return_counts=True)

@@ -114,6 +114,11 @@ def test_the_quoted_reply_is_truncated_and_secrets_are_redacted():
     )
 
 
+def test_secrets_are_redacted_from_the_reasoning_too():
+    reading = read('{"score": 3, "reasoning": "my key is sk-live-123"}', redact=["sk-live-123"])
+    assert reading.score == 3.0 and reading.reasoning == "my key is [redacted]"
+
+
 def test_the_range_comes_from_the_metric():
     assert read('{"score": 0.25}', 0.0, 1.0).score == 0.25
     assert "outside the range [0, 1]" in read('{"score": 4}', 0.0, 1.0).error
