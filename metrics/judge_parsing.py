@@ -6,7 +6,8 @@ from a JSON object found in the reply, and only when the reply holds exactly one
 - the whole reply, a fenced block (```json ... ``` or ``` ... ```) or an object embedded in
   prose are all read the same way: every top-level ``{...}`` that decodes as strict JSON
   (no ``NaN``/``Infinity``, no duplicate keys) counts; objects nested inside it do not; text
-  that starts like an object (``{"``) but does not decode makes the reply an error;
+  that starts like an object (``{"``) but does not decode makes the reply an error, and so
+  does a reply (or fenced block) that is a JSON array, even one holding an object;
 - the object must have a top-level ``"score"`` key whose value is a JSON number (not a
   boolean, not a string such as ``"4"``, not a list or object), finite, and inside the
   declared ``[score_min, score_max]`` range (both ends included);
@@ -122,6 +123,11 @@ def parse_judge_reply(
     def fail(problem: str) -> JudgeReading:
         return JudgeReading(error=f"{problem} Reply: {quote(content, redact)}")
 
+    wrapped = _non_object_json(content)
+    if wrapped:
+        return fail(
+            f"Could not find a score in the judge's reply: its JSON is {wrapped}, not an object."
+        )
     objects, malformed = _objects(content)
     if malformed:
         return fail(
@@ -161,6 +167,25 @@ def parse_judge_reply(
     if reasoning is not None:
         reasoning = _redact(reasoning, redact)
     return JudgeReading(score=score, reasoning=reasoning)
+
+
+_FENCE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)```", re.DOTALL)
+
+
+def _non_object_json(content: str) -> str | None:
+    """When the reply (or a fenced block in it) is JSON but not an object — e.g. an array
+    holding the object — what it is; such a reply is refused rather than searched."""
+    for candidate in [content, *_FENCE.findall(content)]:
+        candidate = candidate.strip()
+        if not candidate.startswith("["):
+            continue
+        try:
+            value = _DECODER.decode(candidate)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(value, dict):
+            return f"a JSON {_json_kind(value)}"
+    return None
 
 
 def _json_kind(value: Any) -> str:

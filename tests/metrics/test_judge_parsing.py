@@ -53,7 +53,7 @@ REFUSED = [
     ("I'd give it 4/5.", "no JSON object"),
     ("score = 3 out of 5", "no JSON object"),
     ("4", "no JSON object"),  # a bare number is not an object
-    ("[4]", "no JSON object"),
+    ("[4]", "a JSON array, not an object"),
     ('"4"', "no JSON object"),
     ("I think it is quite good overall.", "no JSON object"),
     ("Use {curly braces} for placeholders; I rate it 5.", "no JSON object"),
@@ -62,6 +62,8 @@ REFUSED = [
     ('{"grade": 4, "reasoning": "fine"}', 'no "score" key'),
     ('{"result": {"score": 4}}', 'no "score" key'),  # nested: not at the top level
     ('{"Score": 4}', 'no "score" key'),
+    ('[{"score": 4}]', "a JSON array, not an object"),
+    ('```json\n[{"score": 4, "reasoning": "ok"}]\n```', "a JSON array, not an object"),
     # the score's type
     ('{"score": "4"}', "a JSON string, not a number"),
     ('{"score": "4/5"}', "a JSON string, not a number"),
