@@ -581,3 +581,13 @@ def test_every_builtin_description_states_its_edge_cases():
         if key in {"llm_judge", "custom_python"}:
             continue
         assert len(implementation.description) > 80, key
+
+
+def test_the_database_builtins_carry_the_new_descriptions_without_new_versions(db):
+    from metrics.models import Metric
+
+    squad = Metric.objects.get(project=None, builtin_key="squad_f1")
+    assert "SQuAD 2.0" in squad.description
+    assert squad.latest_version().number == 1
+    closeness = Metric.objects.get(project=None, builtin_key="numeric_closeness")
+    assert "1,5" in closeness.description and closeness.latest_version().number == 1
