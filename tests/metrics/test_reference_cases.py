@@ -4,7 +4,7 @@ punctuation, numbers), plus the issue 11 findings as tests.
 
 References: the official SQuAD 2.0 evaluation script's functions (copied below) and, for
 non-ASCII text, the MLQA script's Unicode extension of them; rouge-score (its own tokenizer on
-ASCII; on other scripts its scorer over the known tokens); sacrebleu; rapidfuzz; the json
+ASCII; on other scripts its scorer over the known tokens); sacrebleu; rapidfuzz; jsonschema; the json
 module; exact decimal arithmetic for numeric closeness.
 """
 
@@ -591,3 +591,61 @@ def test_the_database_builtins_carry_the_new_descriptions_without_new_versions(d
     assert squad.latest_version().number == 1
     closeness = Metric.objects.get(project=None, builtin_key="numeric_closeness")
     assert "1,5" in closeness.description and closeness.latest_version().number == 1
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "age": {"type": "integer", "minimum": 0},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["name"],
+    "additionalProperties": False,
+}
+
+
+def _schema_cases():
+    cases = []
+    for i in range(CASES):
+        rng = random.Random(7000 + i)
+        instance = {"name": rng.choice(["", "Ada", "東京", _nfd("Zoë")])}
+        if rng.random() < 0.6:
+            instance["age"] = rng.choice([0, 41, -1, 2.5, "41", True, 1.0])
+        if rng.random() < 0.4:
+            instance["tags"] = rng.choice([[], ["a"], ["a", 1], "a"])
+        if rng.random() < 0.15:
+            instance["extra"] = 1
+        if rng.random() < 0.1:
+            del instance["name"]
+        text = json.dumps(instance, ensure_ascii=rng.random() < 0.5)
+        if i % 9 == 0:
+            text = text.replace("41", "NaN")
+        if i % 13 == 0:
+            text = rng.choice(["", "[1,]", "{'name': 'x'}", "null", "[]"])
+        cases.append(text)
+    return cases
+
+
+@pytest.mark.parametrize("text", _schema_cases())
+def test_json_schema_valid_equals_jsonschema_on_strict_json(text):
+    import jsonschema
+
+    if _strict_reference(text):
+        want = float(jsonschema.Draft202012Validator(SCHEMA).is_valid(json.loads(text)))
+    else:
+        want = 0.0
+    assert value("json_schema_valid", {"response": text}, schema=SCHEMA) == want
+
+
+@pytest.mark.parametrize(("prediction", "truth", "script"), _pairs(41))
+@pytest.mark.parametrize("case_sensitive", [True, False])
+def test_exact_match_equals_nfc_string_equality(prediction, truth, script, case_sensitive):
+    def norm(text):
+        text = _nfc(text).strip()
+        return text if case_sensitive else text.casefold()
+
+    got = value(
+        "exact_match", {"response": prediction, "expected": truth}, case_sensitive=case_sensitive
+    )
+    assert got == float(norm(prediction) == norm(truth))
