@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import re_path
 
 from traces.views import otlp_traces
 
 urlpatterns = [
-    path("v1/traces", otlp_traces, name="otlp_traces"),
+    # Exporters join the base endpoint and "v1/traces" in slightly different ways.
+    re_path(r"^v1/traces/?$", otlp_traces, name="otlp_traces"),
 ]

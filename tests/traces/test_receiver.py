@@ -457,3 +457,18 @@ def test_a_full_dataset_refuses_the_whole_group_and_counts_each_span_once(send, 
     assert partial["rejectedSpans"] == "9"
     assert "at most 1 rows" in partial["errorMessage"]
     assert not DatasetItem.objects.exists()
+
+
+def test_the_path_with_a_trailing_slash_works_too(client, owner, project):
+    from projects.services import api_key_create
+
+    _, raw = api_key_create(user=owner, name="k")
+    _, spans = p.agent_trace()
+    response = client.post(
+        URL + "/",
+        data=p.body(spans),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
+    assert response.status_code == 200
+    assert len(items()) == 1
