@@ -24,6 +24,8 @@ import math
 import re
 from datetime import UTC, datetime
 
+import orjson
+
 SPAN_LLM = "TRACE_SPAN_TYPE_LLM"
 SPAN_RETRIEVER = "TRACE_SPAN_TYPE_RETRIEVER"
 SPAN_TOOL = "TRACE_SPAN_TYPE_TOOL"
@@ -131,8 +133,11 @@ def iso_from_nanos(nanos: int) -> str | None:
     if not nanos:
         return None
     seconds, rest = divmod(nanos, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest // 1000)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    m = datetime.fromtimestamp(seconds, tz=UTC)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{rest // 1000:06d}Z"
+    )
 
 
 def _nanos_from_iso(text) -> int | None:
@@ -177,9 +182,14 @@ def _maybe_json(value, mime: str | None = None):
     declared = bool(mime) and "json" in mime
     if declared or (stripped[:1] in ("{", "[") and stripped[-1:] in ("}", "]")):
         try:
-            decoded = json.loads(stripped, parse_constant=str, parse_float=_finite_float)
-        except (ValueError, RecursionError):
-            return value
+            decoded = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            # What orjson refuses (NaN, overflowing numbers, lone surrogates): the slower
+            # decoder keeps such numbers as text; anything still invalid stays a string.
+            try:
+                decoded = json.loads(stripped, parse_constant=str, parse_float=_finite_float)
+            except (ValueError, RecursionError):
+                return value
         return _scrub(decoded) if _RISKY_ESCAPE.search(stripped) else decoded
     return value
 
