@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from workflows import secrets
+from evalsite.outbound import secrets
 
 KINDS = ("bool", "int", "float", "str", "text", "str_list", "json", "choice", "secret")
 
@@ -100,8 +100,10 @@ def _coerce(param: Param, value: Any) -> Any:
         if isinstance(value, dict) and set(value) == {"value"} and isinstance(value["value"], str):
             return {"encrypted": secrets.encrypt(value["value"])}
         if secrets.is_secret_ref(value):
-            if "env" in value and not value["env"].strip():
-                raise ValueError("The environment variable name must not be empty.")
+            if "env" in value:
+                problem = secrets.env_name_problem(value["env"])
+                if problem:
+                    raise ValueError(problem)
             return dict(value)
         raise ValueError('Give the secret as a string, {"env": "NAME"} or {"value": "..."}.')
     raise ValueError(f"Unknown parameter kind {kind}.")  # pragma: no cover
