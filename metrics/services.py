@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from evalsite.errors import ConflictError
+from evalsite.outbound.interactive import interactive_call
 from metrics.models import (
     Metric,
     MetricCategory,
@@ -262,8 +263,10 @@ def metric_delete(*, metric: Metric, user) -> None:
     metric.mark_deleted()
 
 
-def metric_try(*, version: MetricVersion, inputs: Any) -> MetricOutcome:
-    """Score sample inputs with ``version`` (the Try it panel); nothing is stored."""
+def metric_try(*, version: MetricVersion, inputs: Any, user) -> MetricOutcome:
+    """Score sample inputs with ``version`` (the Try it panel); nothing is stored. Runs under
+    the interactive limits (per-user rate, short timeout, no retries; raises
+    ``TryRateLimited``); the caller has checked that ``user`` is an editor."""
     if isinstance(inputs, str):
         try:
             inputs = json.loads(inputs) if inputs.strip() else {}
@@ -276,7 +279,9 @@ def metric_try(*, version: MetricVersion, inputs: Any) -> MetricOutcome:
     unknown = set(inputs) - set(version.input_names())
     if unknown:
         raise ValidationError({"inputs": [f"Unknown input(s): {', '.join(sorted(unknown))}."]})
-    return build_scorer(version).score(inputs)
+    scorer = build_scorer(version)
+    with interactive_call(user=user):
+        return scorer.score(inputs)
 
 
 @transaction.atomic

@@ -26,6 +26,10 @@ os.environ.setdefault("EVALSITE_ENCRYPTION_KEY", "dGVzdHMtb25seS1ub3QtYS1zZWNyZX
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EVALSITE_ALLOW_LOOPBACK = True
+    # "Try it" rate-limit counters live in the cache; each test starts with none.
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

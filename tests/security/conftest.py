@@ -1,0 +1,1 @@
+from tests.workflows.conftest import make_workflow  # noqa: F401  (shared fixture)
