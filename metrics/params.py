@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from evalsite import safe_json
 from evalsite.outbound import secrets
 
 KINDS = ("bool", "int", "float", "str", "text", "str_list", "json", "choice", "secret")
@@ -88,9 +89,11 @@ def _coerce(param: Param, value: Any) -> Any:
     if kind == "json":
         if isinstance(value, str):
             try:
-                value = json.loads(value) if value.strip() else None
+                value = safe_json.loads(value) if value.strip() else None
             except json.JSONDecodeError as exc:
                 raise ValueError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+            except safe_json.UnsafeJSON as exc:
+                raise ValueError(exc.message) from None
         return value
     if kind == "secret":
         if isinstance(value, str):

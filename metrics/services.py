@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from evalsite import safe_json
 from evalsite.errors import ConflictError
 from evalsite.outbound.interactive import interactive_call
 from metrics.models import (
@@ -269,9 +270,11 @@ def metric_try(*, version: MetricVersion, inputs: Any, user) -> MetricOutcome:
     ``TryRateLimited``); the caller has checked that ``user`` is an editor."""
     if isinstance(inputs, str):
         try:
-            inputs = json.loads(inputs) if inputs.strip() else {}
+            inputs = safe_json.loads(inputs) if inputs.strip() else {}
         except json.JSONDecodeError as exc:
             raise ValidationError({"inputs": [f"Not valid JSON: {exc.msg}."]}) from None
+        except safe_json.UnsafeJSON as exc:
+            raise ValidationError({"inputs": [exc.message]}) from None
     if not isinstance(inputs, dict):
         raise ValidationError({"inputs": ["Give the inputs as an object of named values."]})
     if len(json.dumps(inputs, default=str)) > MAX_TRY_INPUT_BYTES:
