@@ -226,3 +226,15 @@ def test_an_unguarded_client_would_have_connected():
                 return await client.post(server.url, json={"question": "q"})
 
         assert asyncio.run(go()).status_code == 200
+
+
+def test_the_demo_seed_skips_the_loopback_agent_when_loopback_is_refused(project, owner, settings):
+    from workflows import demo
+    from workflows.models import Workflow
+
+    settings.EVALSITE_ALLOW_LOOPBACK = False
+    lines = demo.seed(project=project, user=owner)
+    assert any(line.startswith(f"skipped workflow {demo.HTTP_NAME}") for line in lines)
+    assert "loopback" in " ".join(lines)
+    assert Workflow.objects.filter(project=project, name=demo.PYTHON_NAME).exists()
+    assert not Workflow.objects.filter(project=project, name=demo.HTTP_NAME).exists()
