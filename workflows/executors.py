@@ -184,7 +184,7 @@ class Executor:
             missing = [n for n in self.required_inputs if (inputs or {}).get(n) is None]
             if missing:
                 raise CallFailed("Missing required input: " + ", ".join(missing) + ".")
-            async with calls.slot(self.concurrency):
+            async with self.concurrency.for_loop()[0]:
                 await self._call(dict(inputs or {}), client, result)
         except CallFailed as exc:
             result.error = str(exc)

@@ -104,16 +104,6 @@ class Limits:
         return found
 
 
-@contextlib.asynccontextmanager
-async def slot(limits: Limits | None):
-    semaphore = limits.for_loop()[0] if limits else None
-    if semaphore is None:
-        yield
-        return
-    async with semaphore:
-        yield
-
-
 # --- retries --------------------------------------------------------------------------------
 
 
@@ -161,45 +151,74 @@ async def send(
 ) -> httpx.Response:
     """One call with retries (see the module docstring)."""
     timeout_s, max_retries = effective(timeout_s, max_retries)
-    limiter = limits.for_loop()[1] if limits else None
+    semaphore, limiter = limits.for_loop() if limits else (None, None)
+    if semaphore is None:
+        return await _attempts(
+            client,
+            method,
+            url,
+            headers,
+            json,
+            params,
+            timeout_s,
+            max_retries,
+            limiter,
+            backoff_base,
+        )
+    async with semaphore:
+        return await _attempts(
+            client,
+            method,
+            url,
+            headers,
+            json,
+            params,
+            timeout_s,
+            max_retries,
+            limiter,
+            backoff_base,
+        )
+
+
+async def _attempts(
+    client, method, url, headers, json, params, timeout_s, max_retries, limiter, backoff_base
+) -> httpx.Response:
     last_problem = ""
-    async with slot(limits):
-        for attempt in range(max_retries + 1):
-            if limiter:
-                await limiter.wait()
-            delay = None
-            try:
-                response = await client.request(
-                    method, url, headers=headers, json=json, params=params, timeout=timeout_s
-                )
-            except OutboundRefused as exc:
-                raise CallFailed(str(exc)) from None
-            except httpx.TimeoutException:
-                last_problem = f"timed out after {timeout_s:g}s"
-            except httpx.TransportError as exc:
-                last_problem = f"connection failed ({type(exc).__name__}: {exc})"
+    for attempt in range(max_retries + 1):
+        if limiter:
+            await limiter.wait()
+        delay = None
+        try:
+            response = await client.request(
+                method, url, headers=headers, json=json, params=params, timeout=timeout_s
+            )
+        except OutboundRefused as exc:
+            raise CallFailed(str(exc)) from None
+        except httpx.TimeoutException:
+            last_problem = f"timed out after {timeout_s:g}s"
+        except httpx.TransportError as exc:
+            last_problem = f"connection failed ({type(exc).__name__}: {exc})"
+        else:
+            status = response.status_code
+            if status < 300:
+                return response
+            if status < 400:
+                where = response.headers.get("Location", "")
+                message = f"HTTP {status} redirect to {where} (not followed)."
+                raise CallFailed(message, status=status)
+            snippet = _snippet(response)
+            if status == 429:
+                last_problem = f"rate limited (429) {snippet}".strip()
+                delay = retry_after_seconds(response)
+            elif status >= 500:
+                last_problem = f"HTTP {status}: {snippet}".strip()
+                delay = retry_after_seconds(response) if status == 503 else None
             else:
-                status = response.status_code
-                if status < 300:
-                    return response
-                if status < 400:
-                    where = response.headers.get("Location", "")
-                    raise CallFailed(
-                        f"HTTP {status} redirect to {where} (not followed).", status=status
-                    )
-                snippet = _snippet(response)
-                if status == 429:
-                    last_problem = f"rate limited (429) {snippet}".strip()
-                    delay = retry_after_seconds(response)
-                elif status >= 500:
-                    last_problem = f"HTTP {status}: {snippet}".strip()
-                    delay = retry_after_seconds(response) if status == 503 else None
-                else:
-                    raise CallFailed(f"HTTP {status}: {snippet}".strip(), status=status)
-            if attempt < max_retries:
-                if delay is None:
-                    delay = backoff(attempt, backoff_base)
-                await asyncio.sleep(min(delay, MAX_RETRY_AFTER_S))
+                raise CallFailed(f"HTTP {status}: {snippet}".strip(), status=status)
+        if attempt < max_retries:
+            if delay is None:
+                delay = backoff(attempt, backoff_base)
+            await asyncio.sleep(min(delay, MAX_RETRY_AFTER_S))
     tries = max_retries + 1
     raise CallFailed(
         f"The call failed after {tries} attempt{'s' if tries > 1 else ''}: {last_problem}"

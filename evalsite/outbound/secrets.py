@@ -35,6 +35,7 @@ DEFAULT_ENV_PREFIXES = ("EVALSITE_SECRET_",)
 MIN_SCRUB_LENGTH = 4  # shorter values are not scrubbed: they would mask ordinary text
 
 _known: set[str] = set()
+_known_sorted: tuple[str, ...] = ()  # longest first, rebuilt when a new value is remembered
 _known_lock = threading.Lock()
 
 
@@ -151,14 +152,15 @@ def mask(value):
 
 
 def remember(clear: str) -> None:
+    global _known_sorted
     if clear and len(clear) >= MIN_SCRUB_LENGTH and clear not in _known:
         with _known_lock:
             _known.add(clear)
+            _known_sorted = tuple(sorted(_known, key=len, reverse=True))
 
 
-def known_values() -> list[str]:
-    with _known_lock:
-        return sorted(_known, key=len, reverse=True)
+def known_values() -> tuple[str, ...]:
+    return _known_sorted
 
 
 def _scrub_text(text: str, values: list[str]) -> str:
