@@ -57,6 +57,8 @@ def _clean_metadata(data: dict[str, Any]) -> tuple[dict, dict[str, list[str]]]:
     if "rank" in data and data["rank"] is not None:
         if isinstance(data["rank"], bool) or not isinstance(data["rank"], int):
             errors["rank"] = ["Must be a whole number."]
+        elif not -(2**31) <= data["rank"] < 2**31:  # the database column is a 32-bit integer
+            errors["rank"] = ["Must be between -2147483648 and 2147483647."]
         else:
             cleaned["rank"] = data["rank"]
     return cleaned, errors

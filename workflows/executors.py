@@ -174,7 +174,7 @@ class Executor:
     def _secret(self, reference) -> str:
         clear = secret_store.resolve(reference)
         if secret_store.is_secret_ref(reference) and clear:
-            self.secrets.append(clear)
+            self.secrets.extend(secret_store.values_to_scrub(clear))
         return clear
 
     async def run(self, inputs: dict, *, client: httpx.AsyncClient) -> ExecutionResult:

@@ -135,7 +135,8 @@ def resolve(value) -> str:
         clear = os.environ[name]
     else:
         clear = decrypt(value["encrypted"])
-    remember(clear)
+    for each in values_to_scrub(clear):
+        remember(each)
     return clear
 
 
@@ -149,6 +150,19 @@ def mask(value):
 
 
 # --- scrubbing ------------------------------------------------------------------------------
+
+
+AUTH_SCHEMES = ("bearer", "basic", "token", "bot", "apikey", "api-key", "key")
+
+
+def values_to_scrub(clear: str) -> list[str]:
+    """``clear`` and, for ``"Bearer <token>"``-style values, the bare token too (an agent may
+    echo either)."""
+    values = [clear] if clear else []
+    scheme, _, token = clear.strip().partition(" ")
+    if scheme.lower() in AUTH_SCHEMES and len(token.strip()) >= MIN_SCRUB_LENGTH:
+        values.append(token.strip())
+    return values
 
 
 def remember(clear: str) -> None:

@@ -199,3 +199,19 @@ def test_anonymous_requests_get_the_same_refusals(project):
         "POST", "/v1/datasets", b"x" * (11 * 1024 * 1024), content_type="application/json"
     )
     assert response.status_code == 400 and response.json()["code"] == "request_too_large"
+
+
+def test_an_out_of_range_integer_is_a_400_not_a_database_error(api, project):
+    """Found by schemathesis on PostgreSQL: a 64-bit rank overflowed the integer column."""
+    body = {"name": "Ranked", "implementation": "contains", "rank": 58035369475836}
+    response = api.post(f"/v1/metrics?project_id={project.pk}", body, format="json")
+    assert response.status_code == 400 and "rank" in response.json()["errors"]
+    from django.core.exceptions import ValidationError
+
+    from metrics import services
+
+    with pytest.raises(ValidationError) as info:
+        services.metric_create(
+            project=project, user=None, name="Ranked", implementation="contains", rank=2**40
+        )
+    assert "rank" in info.value.message_dict

@@ -307,3 +307,15 @@ def test_the_encryption_key_is_independent_of_secret_key_and_rotates(settings):
     settings.EVALSITE_ENCRYPTION_KEY = new
     with pytest.raises(ValidationError, match="cannot be decrypted"):
         secrets.decrypt(token)
+
+
+def test_the_bare_token_of_a_bearer_header_is_masked_too(make_workflow):
+    def echo_token(request):
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return Reply(json={"answer": f"token {token}"})
+
+    with FakeServer(echo_token) as server:
+        headers = {"Authorization": {"secret": "Bearer " + AGENT_KEY}}
+        workflow = make_workflow(config=http_config(server.url, headers=headers))
+        result = run_once(workflow.latest_version(), {"question": "q"})
+    assert result.outputs["answer"] == "token ********"
