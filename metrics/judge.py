@@ -1,9 +1,9 @@
 """LLM-as-judge metrics: a rubric prompt over the metric's named inputs, sent to an
-OpenAI-compatible ``/chat/completions`` endpoint; the reply is parsed to a score in range plus
-reasoning (JSON first, then a tolerant fallback). The call goes through ``evalsite.outbound``
-(guarded connections; timeouts, 429 honouring Retry-After and 5xx retried with backoff);
-anything else becomes ``error_description``, never a score. The API key is masked wherever
-the reply echoes it.
+OpenAI-compatible ``/chat/completions`` endpoint; the reply is read strictly by
+``metrics.judge_parsing`` (one JSON object with a numeric score in range, never a number from
+prose). The call goes through ``evalsite.outbound`` (guarded connections; timeouts, 429
+honouring Retry-After and 5xx retried with backoff); anything else becomes
+``error_description``, never a score. The API key is masked wherever the reply echoes it.
 
 Presets: correctness against ground truth, faithfulness to context, answer relevancy, and a
 G-Eval style custom criteria + steps rubric.
@@ -11,9 +11,6 @@ G-Eval style custom criteria + steps rubric.
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from typing import Any
 
 import httpx
@@ -21,6 +18,7 @@ from django.core.exceptions import ValidationError
 
 from evalsite.outbound import calls, guard, secrets
 from evalsite.outbound.templating import render_text, template_variables
+from metrics.judge_parsing import parse_judge_reply
 from metrics.params import Param
 from metrics.registry import Implementation, inp, register
 from metrics.scoring import MetricOutcome
@@ -105,50 +103,6 @@ def render(template: str, values: dict[str, Any]) -> str:
     """The rubric with its variables filled (the outbound layer's one rendering rule; an
     input that was not given reads "(not provided)")."""
     return render_text(template, values, missing=NOT_PROVIDED)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        match = re.search(r"-?\d+(?:\.\d+)?", value)
-        return float(match.group()) if match else None
-    return None
-
-
-def parse_reply(content: str) -> tuple[float | None, str | None]:
-    """``(score, reasoning)`` from a judge's reply: JSON (possibly fenced or embedded in
-    prose) first, then ``score: 4`` / ``4/5`` style text. ``score`` is None when absent."""
-    text = content.strip()
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    candidates = [text] + ([fenced.group(1)] if fenced else [])
-    brace = re.search(r"\{.*\}", text, re.DOTALL)
-    if brace:
-        candidates.append(brace.group())
-    for candidate in candidates:
-        try:
-            data = json.loads(candidate)
-        except (json.JSONDecodeError, ValueError):
-            continue
-        if isinstance(data, dict):
-            raw = next((data[k] for k in ("score", "rating", "value", "grade") if k in data), None)
-            reasoning = next(
-                (data[k] for k in ("reasoning", "reason", "explanation", "rationale") if k in data),
-                None,
-            )
-            return _number(raw), (str(reasoning) if reasoning is not None else None)
-        if isinstance(data, int | float) and not isinstance(data, bool):
-            return float(data), None
-    match = re.search(
-        r"(?:score|rating|grade)\s*[\"']?\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", text, re.IGNORECASE
-    )
-    if not match:
-        match = re.search(r"(-?\d+(?:\.\d+)?)\s*/\s*\d+(?:\.\d+)?", text)
-    if not match:
-        return None, None
-    return float(match.group(1)), text[:2000]
 
 
 @register
@@ -303,14 +257,9 @@ class LlmJudge(Implementation):
             )
         if not isinstance(content, str) or not content.strip():
             return MetricOutcome.error("Judge reply is empty.")
-        score, reasoning = parse_reply(content)
-        if score is None:
-            return MetricOutcome.error(
-                f"Could not find a score in the judge's reply: {content[:300]}"
-            )
-        if not math.isfinite(score) or not self.score_min <= score <= self.score_max:
-            return MetricOutcome.error(
-                f"Judge gave score {score:g}, outside the range "
-                f"[{self.score_min:g}, {self.score_max:g}]. Reply: {content[:300]}"
-            )
-        return MetricOutcome.number(score, reasoning)
+        reading = parse_judge_reply(
+            content, score_min=self.score_min, score_max=self.score_max, redact=(self.api_key,)
+        )
+        if reading.error:
+            return MetricOutcome.error(reading.error)
+        return MetricOutcome.number(reading.score, reading.reasoning)
