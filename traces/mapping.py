@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from evalsite import safe_json
+
 SPAN_LLM = "TRACE_SPAN_TYPE_LLM"
 SPAN_RETRIEVER = "TRACE_SPAN_TYPE_RETRIEVER"
 SPAN_TOOL = "TRACE_SPAN_TYPE_TOOL"
@@ -165,6 +167,19 @@ def _scrub(value):
     return value
 
 
+def _deeper_than(value, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` levels (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _finite_float(text: str):
     number = float(text)
     return number if math.isfinite(number) else text
@@ -173,8 +188,8 @@ def _finite_float(text: str):
 def _maybe_json(value, mime: str | None = None):
     """Decode a JSON string when it is declared or looks like JSON; otherwise as is.
 
-    NaN and Infinity stay text (JSON columns refuse them); input too deep to decode stays
-    the string it was.
+    NaN and Infinity stay text (JSON columns refuse them); JSON nested deeper than
+    ``EVALSITE_JSON_MAX_DEPTH`` (what evalsite accepts anywhere) stays the string it was.
     """
     if not isinstance(value, str):
         return value
@@ -190,6 +205,9 @@ def _maybe_json(value, mime: str | None = None):
                 decoded = json.loads(stripped, parse_constant=str, parse_float=_finite_float)
             except (ValueError, RecursionError):
                 return value
+        limit = safe_json.max_depth()
+        if stripped.count("[") + stripped.count("{") > limit and _deeper_than(decoded, limit):
+            return value
         return _scrub(decoded) if _RISKY_ESCAPE.search(stripped) else decoded
     return value
 

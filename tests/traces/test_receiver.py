@@ -426,6 +426,7 @@ def test_escaped_nul_and_lone_surrogates_inside_json_attributes(send, project):
     "attributes",
     [
         {"input.value": "[" * 100_000 + "]" * 100_000},
+        {"input.value": "[" * 950 + "]" * 950},
         {"input.value": "NaN", "input.mime_type": "application/json"},
         {"input.value": '{"x": Infinity}', "input.mime_type": "application/json"},
         {"llm.input_messages." + ".".join(["0"] * 5000): "deep"},
