@@ -5,7 +5,9 @@ while the batch is written and the next one claimed; with two drainers it also s
 run's last rows unevenly. Here the calls run on an event loop in a helper thread, and the
 drainer's own thread (which alone talks to the database, so the ORM never runs inside the
 event loop) keeps a window of claimed rows in flight: it claims a little more whenever
-there is room, and writes finished rows in small bulk batches as they complete.
+there is room, and writes finished rows in small bulk batches as they complete. The same
+thread renews the leases of its claimed rows (``claims.LeaseKeeper``) at least three times per
+lease, so a call that outlives the lease is never handed to a second drainer while it runs.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def drain_pipelined(drainer, *, deadline: float, window: Window) -> bool:
     last_status = last_write - STATUS_INTERVAL_SECONDS
     try:
         while True:
+            # Rows in flight or waiting to be written stay leased while this drainer lives.
+            drainer.leases.tick()
             now = time.monotonic()
             if not stopping and now - last_status >= STATUS_INTERVAL_SECONDS:
                 last_status = now
