@@ -1,9 +1,12 @@
-"""The sweeper (a django-q2 schedule, every minute): what makes crashes and lost broker
+"""The sweeper (django-q2 schedules, about every 30 s): what makes crashes and lost broker
 messages harmless.
 
-- claimed tasks whose lease expired go back to pending (or fail after too many attempts);
+- claimed tasks whose lease expired go back to pending (or fail after too many attempts).
+  Live drainers renew their leases several times per lease (``claims.LeaseKeeper``), so an
+  expired lease means its owner stopped renewing: died, was killed, or hangs;
 - running runs with pending rows and no progress for a while get new drainers;
-- pending runs whose planning message was lost get planned again;
+- pending runs whose planning message was lost are planned here, by the sweeper itself (a
+  new message could be lost the same way), ``EVALSITE_RUN_REPLAN_SECONDS`` after queueing;
 - runs with nothing left to do are finished.
 It costs one indexed query when no run is active.
 """
@@ -18,8 +21,9 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from runs.engine import conf
-from runs.engine.enqueue import enqueue_drainers, enqueue_plan
+from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
+from runs.engine.planning import plan_run
 from runs.models import ACTIVE_RUN_STATUSES, EvaluationRun, RunStatus, RunTask, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -77,10 +81,12 @@ def sweep(now=None) -> dict:
         return done
     done["requeued"] = requeue_expired_leases(now)
     stall = timedelta(seconds=conf.stall_seconds())
+    replan = timedelta(seconds=conf.replan_seconds())
     for run_id, status, queued_at, last_progress_at in active:
         if status == RunStatus.PENDING:
-            if queued_at < now - stall:
-                enqueue_plan(run_id)
+            if queued_at < now - replan:
+                log.warning("run %s: still pending after %s; planning it now", run_id, replan)
+                plan_run(run_id)
                 done["replanned"].append(run_id)
             continue
         tasks = RunTask.objects.filter(run_id=run_id)

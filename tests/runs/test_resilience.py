@@ -4,13 +4,22 @@ lease, a wedged cluster, lost broker messages. Agents count their calls per row.
 from __future__ import annotations
 
 import collections
+import os
+import re
+import signal
+import sys
 import threading
+import time
+from pathlib import Path
 
+import httpx
 import pytest
+from django_q.models import OrmQ
 
 from metrics import services as metric_services
+from runs.apps import ensure_sweeper_schedule
 from runs.engine import sweeper
-from runs.models import MetricResult, RunStatus, RunTask
+from runs.models import MetricResult, RunStatus, RunTask, WorkerHeartbeat
 from tests.runs.conftest import exact_match_entry, qa_rows
 from tests.runs.test_integration import (
     FINISHED,
@@ -19,7 +28,14 @@ from tests.runs.test_integration import (
     start,
     wait_finished,
 )
-from tests.support.processes import qcluster
+from tests.support.processes import (
+    ManagedProcess,
+    child_env,
+    free_port,
+    output_dir,
+    qcluster,
+    wait_until,
+)
 from tests.workflows.fake_servers import FakeServer, echo_agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -132,3 +148,128 @@ def test_a_synchronous_metric_batch_longer_than_the_lease_scores_each_row_once(
     assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 40
     assert MetricResult.objects.filter(run=run, number_value=1.0).count() == 40
     assert run.status in FINISHED
+
+
+def _worker_pids(log: str) -> list[int]:
+    return [int(pid) for pid in re.findall(r"ready for work at (\d+)", log)]
+
+
+def next_in_line_worker(log: str) -> int | None:
+    """The idle django-q2 worker holding the task queue's read lock: it sits in a pipe read
+    while the others wait on the lock (a futex). Linux only: read from /proc."""
+    holders = []
+    for pid in _worker_pids(log):
+        try:
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+        except OSError:
+            continue  # a worker that already died
+        if "pipe" in wchan:
+            holders.append(pid)
+    return holders[0] if len(holders) == 1 else None
+
+
+def _healthz(base: str) -> httpx.Response | None:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=5)
+    except httpx.HTTPError:
+        return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_wedged_cluster_is_detected_and_restarted_by_serve(
+    broker,  # noqa: F811
+    project,
+    owner,
+    make_dataset,
+    make_agent,
+    monkeypatch,
+):
+    """django-q2 #23: SIGKILL the worker next in line and every other worker waits forever on
+    the queue lock it held. /healthz turns 503, serve restarts the cluster, the run finishes."""
+    monkeypatch.setenv("EVALSITE_WORKER_STALE_SECONDS", "6")
+    monkeypatch.setenv("EVALSITE_WORKER_PING_SECONDS", "1")
+    monkeypatch.setenv("EVALSITE_RUN_REPLAN_SECONDS", "2")
+    monkeypatch.setenv("Q_WORKERS", "2")
+    ensure_sweeper_schedule()  # the flushed test database lost the migration's schedules
+    version = make_dataset(qa_rows(20))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = ManagedProcess(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-workers", "1"],
+        child_env(**broker),
+        output_dir() / f"serve-{os.getpid()}-{time.time_ns()}.log",
+    ).start()
+    try:
+        with FakeServer(echo_agent(latency=0.05)) as server:
+            workflow = make_agent(server.url, max_concurrency=4)
+            wait_until(
+                lambda: WorkerHeartbeat.objects.exists() and len(_worker_pids(serve.log())) == 2,
+                timeout=60,
+                message=f"the cluster to answer a ping\n{serve.log()[-3000:]}",
+            )
+            victim = []
+            wait_until(
+                lambda: victim.append(next_in_line_worker(serve.log())) or victim[-1],
+                timeout=30,
+                message="an idle worker next in line",
+            )
+            os.kill(victim[-1], signal.SIGKILL)
+            wait_until(
+                lambda: "reincarnated worker" in serve.log(), timeout=30, message=serve.log()
+            )
+
+            run = start(project, owner, version, [exact_match_entry(workflow)])
+            wait_until(
+                lambda: getattr(_healthz(base), "status_code", None) == 503,
+                timeout=60,
+                message=f"/healthz to report the stuck workers\n{serve.log()[-3000:]}",
+            )
+            workers = _healthz(base).json()["workers"]
+            assert workers["ok"] is False and workers["work_waiting"] is True
+            assert not server.requests  # the wedged cluster did nothing
+
+            run = wait_finished(run, serve, timeout=150)
+            calls = calls_per_question(server)
+            log = serve.log()
+            healthy = _healthz(base)
+    finally:
+        serve.stop()
+
+    assert "restarting the worker cluster" in log and "no worker has beaten" in log
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 20
+    assert calls == {f"q{i}": 1 for i in range(20)}
+    assert_scored_once(run, bindings=1)
+    assert healthy is not None and healthy.status_code == 200
+
+
+def test_a_lost_planning_message_is_replanned_by_the_sweeper(
+    broker,  # noqa: F811
+    project,
+    owner,
+    make_dataset,
+    make_agent,
+    monkeypatch,
+):
+    """The run is queued while no cluster runs and its message is lost; the cluster's own
+    sweeper schedule plans it within a minute (the stall timeout is set far longer)."""
+    monkeypatch.setenv("EVALSITE_RUN_STALL_SECONDS", "600")
+    ensure_sweeper_schedule()
+    version = make_dataset(qa_rows(10))
+    with FakeServer(echo_agent()) as server:
+        workflow = make_agent(server.url)
+        run = start(project, owner, version, [exact_match_entry(workflow)])
+        if broker:
+            import redis
+
+            redis.from_url(broker["REDIS_URL"]).flushdb()
+        else:
+            assert OrmQ.objects.exists()
+            OrmQ.objects.all().delete()
+        with qcluster(**broker) as cluster:
+            run = wait_finished(run, cluster, timeout=60)
+            log = cluster.log()
+        calls = calls_per_question(server)
+
+    assert "planning it now" in log
+    assert run.status == RunStatus.SUCCEEDED
+    assert calls == {f"q{i}": 1 for i in range(10)}
