@@ -236,7 +236,7 @@ class Drainer:
         for task_id, entry_id, data in rows:
             self.leases.tick()  # a slow synchronous metric must not let the batch's lease lapse
             outcomes.append(score_row_sync(self.context, task_id, entry_id, data or {}))
-        return write_batch(self.run_id, outcomes, owner=self.owner)
+        return sql.retry_on_deadlock(write_batch)(self.run_id, outcomes, owner=self.owner)
 
     def close(self) -> None:
         if self.loop_thread is not None:

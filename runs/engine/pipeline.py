@@ -62,6 +62,7 @@ def drain_pipelined(drainer, *, deadline: float, window: Window) -> bool:
     """Work the run until nothing is left to claim, the run stops, or ``deadline`` passes.
     Returns True when it stopped at the deadline with rows still pending."""
     from runs.engine.drainer import process_row
+    from runs.engine.sql import retry_on_deadlock
     from runs.engine.writes import write_batch
 
     in_flight: dict[futures.Future, int] = {}
@@ -102,7 +103,7 @@ def drain_pipelined(drainer, *, deadline: float, window: Window) -> bool:
                 or not in_flight
                 or time.monotonic() - last_write >= WRITE_INTERVAL_SECONDS
             ):
-                write_batch(drainer.run_id, done, owner=drainer.owner)
+                retry_on_deadlock(write_batch)(drainer.run_id, done, owner=drainer.owner)
                 done = []
                 last_write = time.monotonic()
             if not in_flight and not done and (exhausted or stopping):

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from runs.engine import conf
+from runs.engine import conf, sql
 from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
 from runs.engine.planning import plan_run
@@ -43,21 +43,7 @@ def requeue_expired_leases(now=None) -> dict:
         expired.order_by().values_list("run_id").annotate(n=Count("id")).values_list("run_id", "n")
     )
     for run_id in per_run:
-        with transaction.atomic():
-            run_expired = RunTask.objects.filter(
-                run_id=run_id, status=TaskStatus.CLAIMED, lease_expires_at__lt=now
-            )
-            failed = run_expired.filter(attempts__gte=max_attempts).update(
-                status=TaskStatus.FAILED,
-                error=GAVE_UP.format(n=max_attempts),
-                finished_at=now,
-                lease_expires_at=None,
-            )
-            if failed:
-                EvaluationRun.objects.filter(id=run_id).update(
-                    failed_tasks=F("failed_tasks") + failed
-                )
-            requeued = run_expired.update(status=TaskStatus.PENDING, lease_expires_at=None)
+        failed, requeued = _requeue_run(run_id, now=now, max_attempts=max_attempts)
         log.warning(
             "run %s: %d expired lease(s) re-queued, %d failed after %d attempts",
             run_id,
@@ -66,6 +52,25 @@ def requeue_expired_leases(now=None) -> dict:
             max_attempts,
         )
     return per_run
+
+
+@sql.retry_on_deadlock
+@transaction.atomic
+def _requeue_run(run_id, *, now, max_attempts: int) -> tuple[int, int]:
+    """One run's expired claims: task rows first, the run's counters last (the lock order)."""
+    run_expired = RunTask.objects.filter(
+        run_id=run_id, status=TaskStatus.CLAIMED, lease_expires_at__lt=now
+    )
+    failed = run_expired.filter(attempts__gte=max_attempts).update(
+        status=TaskStatus.FAILED,
+        error=GAVE_UP.format(n=max_attempts),
+        finished_at=now,
+        lease_expires_at=None,
+    )
+    requeued = run_expired.update(status=TaskStatus.PENDING, lease_expires_at=None)
+    if failed:
+        EvaluationRun.objects.filter(id=run_id).update(failed_tasks=F("failed_tasks") + failed)
+    return failed, requeued
 
 
 def sweep(now=None) -> dict:
@@ -90,7 +95,7 @@ def sweep(now=None) -> dict:
                 done["replanned"].append(run_id)
             continue
         tasks = RunTask.objects.filter(run_id=run_id)
-        if try_finish(run_id):
+        if sql.retry_on_deadlock(try_finish)(run_id):
             done["finished"].append(run_id)
             continue
         if status != RunStatus.RUNNING or tasks.filter(status=TaskStatus.CLAIMED).exists():
