@@ -19,7 +19,7 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 log = logging.getLogger("evalsite.serve")
@@ -110,8 +110,13 @@ class Command(BaseCommand):
             "--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", "8"))
         )
         parser.add_argument("--no-worker", action="store_true", help="Web server only.")
+        parser.add_argument(
+            "--no-web", action="store_true", help="Only the supervised cluster (worker machines)."
+        )
 
-    def handle(self, *args, host, port, web_workers, web_threads, no_worker, **options):
+    def handle(self, *args, host, port, web_workers, web_threads, no_worker, no_web, **options):
+        if no_web and no_worker:
+            raise CommandError("--no-web and --no-worker leave nothing to run.")
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
         web_cmd = [
@@ -123,28 +128,28 @@ class Command(BaseCommand):
             "--timeout", "120",
             "--access-logfile", "-",
         ]  # fmt: skip
-        web = subprocess.Popen(web_cmd, cwd=settings.BASE_DIR)
+        web = None if no_web else subprocess.Popen(web_cmd, cwd=settings.BASE_DIR)
         cluster = None
         if not no_worker:
             cluster = ClusterSupervisor([python, manage, "qcluster"], cwd=settings.BASE_DIR)
             cluster.start()
-        self.stdout.write(
-            self.style.SUCCESS(f"evalsite is running on http://{host}:{port}/ (Ctrl-C stops it)")
-        )
+        where = "workers only" if web is None else f"on http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"evalsite is running {where} (Ctrl-C stops it)"))
 
         def stop(*_):
-            if web.poll() is None:
+            if web is not None and web.poll() is None:
                 web.send_signal(signal.SIGTERM)
             if cluster is not None:
                 cluster.stop(grace=20)
-            try:
-                web.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                web.kill()
+            if web is not None:
+                try:
+                    web.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    web.kill()
 
         signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
         try:
-            while web.poll() is None:
+            while web is None or web.poll() is None:
                 if cluster is not None:
                     cluster.check()
                 time.sleep(0.2)
