@@ -93,3 +93,18 @@ def test_the_ping_task_beats_and_forgets_long_dead_workers():
     heartbeat.ping()
     (row,) = WorkerHeartbeat.objects.all()
     assert row.worker == heartbeat.worker_name() and row.source == "ping"
+
+
+def test_check_workers_exits_1_only_when_work_waits_on_stale_workers(
+    stale_after, project, owner, make_dataset, capsys
+):
+    from django.core.management import CommandError, call_command
+
+    call_command("check_workers")  # nothing waiting: fine without any heartbeat
+    _active_run(project, owner, make_dataset)
+    _beat(120)
+    with pytest.raises(CommandError):
+        call_command("check_workers")
+    WorkerHeartbeat.objects.update(beaten_at=timezone.now())
+    call_command("check_workers")
+    assert '"ok": true' in capsys.readouterr().out
