@@ -4,8 +4,9 @@ together.
 The cluster is watched through the worker heartbeat (``runs.heartbeat``): ``serve`` enqueues a
 ping task every ``EVALSITE_WORKER_PING_SECONDS``, and when work waits and no worker has beaten
 for ``EVALSITE_WORKER_STALE_SECONDS`` (a wedged cluster: django-q2 issue #23) or the cluster
-process exited, it restarts the cluster and says so in the log. The sweeper then re-queues the
-rows and re-plans the runs whose messages died with the old cluster.
+process exited, it restarts the cluster, says so in the log, and runs the sweeper right away: rows
+whose leases ran out are re-queued and runs whose messages died with the old cluster get
+new drainers or are planned.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from django.db import close_old_connections
 log = logging.getLogger("evalsite.serve")
 
 CHECK_INTERVAL_SECONDS = 1.0
-STOP_GRACE_SECONDS = 15  # a wedged cluster never finishes stopping on SIGTERM
+STOP_GRACE_SECONDS = 15
+# A cluster restarted for a stale heartbeat has no worker doing anything worth waiting for
+# (busy drainers beat), and a wedged one never finishes stopping on SIGTERM.
+RESTART_GRACE_SECONDS = 5
 
 
 class ClusterSupervisor:
@@ -64,9 +68,18 @@ class ClusterSupervisor:
     def restart(self, reason: str) -> None:
         self.restarts += 1
         log.warning("restarting the worker cluster (restart %d): %s", self.restarts, reason)
-        self.stop()
+        self.stop(grace=RESTART_GRACE_SECONDS)
         self.start()
         log.warning("worker cluster restarted (pid %s)", self.proc.pid)
+        # Take back what the old cluster held now, not at the new scheduler's first pass
+        # (~30 s): expired leases, runs whose drainer or planning messages died with it.
+        try:
+            from runs.engine import sweeper
+
+            done = sweeper.sweep()
+            log.warning("swept after the restart: %s", done)
+        except Exception as exc:  # the schedule sweeps again shortly
+            log.warning("sweep after the restart failed: %s: %s", type(exc).__name__, exc)
 
     def check(self) -> None:
         """Called often from the main loop; does real work about once a second."""
