@@ -267,7 +267,9 @@ def test_a_lost_planning_message_is_replanned_by_the_sweeper(
             assert OrmQ.objects.exists()
             OrmQ.objects.all().delete()
         with qcluster(**broker) as cluster:
-            run = wait_finished(run, cluster, timeout=60)
+            # The new cluster's scheduler first looks ~30 s after it starts; the sweeper then
+            # plans the run at once. 90 s leaves room for a loaded machine.
+            run = wait_finished(run, cluster, timeout=90)
             log = cluster.log()
         calls = calls_per_question(server)
 
