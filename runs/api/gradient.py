@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsite.api import validated as _validated
-from projects.access import require_role, scope_to_user
+from projects.access import project_for_user, require_role, scope_to_user
 from projects.models import Role
 from runs import selectors, test_cases
 from runs.api import gradient_serializers as s
@@ -264,6 +264,27 @@ class TestCaseDetailApi(APIView):
         return Response({"test_case_uuid": str(test_case.id), "version": test_case.version})
 
 
+class WorkspaceTestCasesApi(APIView):
+    @extend_schema(
+        tags=CASE_TAGS,
+        parameters=[
+            OpenApiParameter(
+                "workspace_uuid",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="Workspace UUID: a project's id.",
+            )
+        ],
+        responses=s.TestCaseListOut,
+        operation_id="gradient_workspaces_evaluation_test_cases_list",
+        description="The evaluation test cases of one workspace (a project).",
+    )
+    def get(self, request, workspace_uuid):
+        project = project_for_user(request.user, workspace_uuid)
+        found = cases.test_cases_for_user(request.user).filter(project=project)
+        return Response({"evaluation_test_cases": cases.test_case_dicts(found)})
+
+
 class TestCaseRunsApi(APIView):
     @extend_schema(
         tags=CASE_TAGS,
@@ -291,4 +312,5 @@ __all__ = [
     "TestCaseDetailApi",
     "TestCaseListCreateApi",
     "TestCaseRunsApi",
+    "WorkspaceTestCasesApi",
 ]

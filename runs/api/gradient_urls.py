@@ -24,6 +24,11 @@ urlpatterns = [
     ),
     path(case, views.TestCaseDetailApi.as_view(), name="gradient-test-case"),
     path(
+        "workspaces/<str:workspace_uuid>/evaluation_test_cases",
+        views.WorkspaceTestCasesApi.as_view(),
+        name="gradient-workspace-test-cases",
+    ),
+    path(
         "evaluation_test_cases/<str:evaluation_test_case_uuid>/evaluation_runs",
         views.TestCaseRunsApi.as_view(),
         name="gradient-test-case-runs",

@@ -1,0 +1,137 @@
+"""DigitalOcean's official Python client, ``pydo``, against a live server (gunicorn) and a
+real ``qcluster``: every genai *evaluation* method of the installed pydo that this server
+provides is called through pydo, and pydo parses every error body.
+
+pydo's bearer-token policy refuses plain ``http://`` URLs (azure-core), so on loopback the
+key goes in a header policy; behind TLS ``Client(token=KEY, endpoint="https://...")`` is all.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.core.pipeline.policies import HeadersPolicy
+from pydo import Client
+
+from tests.runs_api.conftest import builtin, qa_rows
+from tests.support.processes import qcluster, wait_until, web_server
+from tests.workflows.fake_servers import FakeServer, echo_agent
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+FINISHED = {
+    "EVALUATION_RUN_SUCCESSFUL",
+    "EVALUATION_RUN_PARTIALLY_SUCCESSFUL",
+    "EVALUATION_RUN_FAILED",
+    "EVALUATION_RUN_CANCELLED",
+}
+
+
+def pydo_client(base: str, key: str) -> Client:
+    return Client(
+        token=key,
+        endpoint=base,
+        authentication_policy=HeadersPolicy({"Authorization": f"Bearer {key}"}),
+        retry_total=0,
+    )
+
+
+def assert_do_error(body: dict, error_id: str) -> None:
+    assert body["id"] == error_id and body["message"] and body["request_id"], body
+
+
+def test_pydo_drives_every_agent_evaluation_method(
+    api, project, other_project, make_dataset, make_agent
+):
+    version = make_dataset(qa_rows(6))
+    exact = builtin("exact_match")
+    with FakeServer(echo_agent()) as server:
+        first = make_agent(server.url, name="Agent A")
+        second = make_agent(server.url, name="Agent B")
+        with web_server() as base, qcluster() as cluster:
+            do = pydo_client(base, api.raw_key).genai
+
+            metrics = do.list_evaluation_metrics()["metrics"]
+            assert any(m["metric_uuid"] == str(exact.id) for m in metrics)
+
+            created = do.create_evaluation_test_case(
+                body={
+                    "name": "Regression",
+                    "description": "pydo",
+                    "dataset_uuid": str(version.dataset_id),
+                    "metrics": [str(exact.id)],
+                    "star_metric": {"metric_uuid": str(exact.id), "success_threshold": 0.9},
+                    "workspace_uuid": str(project.id),
+                }
+            )
+            case_uuid = created["test_case_uuid"]
+            listed = do.list_evaluation_test_cases()["evaluation_test_cases"]
+            assert [c["test_case_uuid"] for c in listed] == [case_uuid]
+            by_workspace = do.list_evaluation_test_cases_by_workspace(str(project.id))
+            assert [c["test_case_uuid"] for c in by_workspace["evaluation_test_cases"]] == [
+                case_uuid
+            ]
+            assert by_workspace["evaluation_test_cases"][0]["workspace_uuid"] == str(project.id)
+            # Another project's workspace is not found; pydo hands back the parsed 404 body.
+            assert_do_error(
+                do.list_evaluation_test_cases_by_workspace(str(other_project.id)), "not_found"
+            )
+
+            case = do.get_evaluation_test_case(case_uuid)["evaluation_test_case"]
+            assert case["name"] == "Regression" and case["dataset"]["row_count"] == 6
+
+            runs = do.run_evaluation_test_case(
+                body={
+                    "test_case_uuid": case_uuid,
+                    "agent_uuids": [str(first.id), str(second.id)],
+                    "run_name": "pydo run",
+                }
+            )["evaluation_run_uuids"]
+            assert len(runs) == 2
+
+            def finished() -> bool:
+                states = [do.get_evaluation_run(r)["evaluation_run"]["status"] for r in runs]
+                return all(state in FINISHED for state in states)
+
+            wait_until(finished, timeout=120, interval=0.5, message=cluster.log()[-2000:])
+            for run_uuid in runs:
+                run = do.get_evaluation_run(run_uuid)["evaluation_run"]
+                assert run["status"] == "EVALUATION_RUN_SUCCESSFUL" and run["pass_status"]
+                page = do.get_evaluation_run_results(run_uuid, page=2, per_page=4)
+                assert page["meta"] == {"page": 2, "pages": 2, "total": 6}
+                assert [p["prompt_id"] for p in page["prompts"]] == [5, 6]
+                prompt = do.get_evaluation_run_prompt_results(run_uuid, 2)["prompt"]
+                assert prompt["input"] == "q1" and prompt["output"] == "echo: q1"
+                assert prompt["prompt_level_metric_results"][0]["number_value"] == 1.0
+
+            by_case = do.list_evaluation_runs_by_test_case(case_uuid)["evaluation_runs"]
+            assert {r["evaluation_run_uuid"] for r in by_case} == set(runs)
+
+            updated = do.update_evaluation_test_case(
+                case_uuid, body={"name": "Regression v2", "metrics": {"metric_uuids": []}}
+            )
+            assert updated["version"] == 2
+            old = do.get_evaluation_test_case(case_uuid, evaluation_test_case_version=1)
+            assert old["evaluation_test_case"]["name"] == "Regression"
+            assert (
+                do.list_evaluation_runs_by_test_case(case_uuid, evaluation_test_case_version=2)[
+                    "evaluation_runs"
+                ]
+                == []
+            )
+
+            # pydo parses every error: 404s come back as the parsed body, other statuses
+            # raise with the DigitalOcean body readable from the response.
+            assert_do_error(do.get_evaluation_run(str(uuid.uuid4())), "not_found")
+            assert_do_error(do.get_evaluation_run_prompt_results(runs[0], 99), "not_found")
+            with pytest.raises(HttpResponseError) as bad:
+                do.run_evaluation_test_case(body={"test_case_uuid": case_uuid})
+            assert bad.value.status_code == 400
+            body = bad.value.response.json()
+            assert_do_error(body, "bad_request")
+            assert bad.value.response.headers["X-Request-Id"] == body["request_id"]
+            with pytest.raises(ClientAuthenticationError) as denied:
+                pydo_client(base, "not-a-key").genai.list_evaluation_test_cases()
+            assert_do_error(denied.value.response.json(), "unauthorized")
