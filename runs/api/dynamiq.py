@@ -12,10 +12,12 @@ from rest_framework.views import APIView
 
 from datasets.api.pagination import page_body, paginated, read_limit
 from evalsite.api import validated as _validated
+from evalsite.filters import filtered_or_400
 from projects.models import Role
 from runs import exports, selectors, services
 from runs.api import dynamiq_serializers as s
 from runs.api.lookups import idempotency_key, project_from_request, run_for_user
+from runs.filtersets import STATUS_CHOICES, RunFilterSet
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page
 
 TAGS = ["evaluations"]
@@ -43,7 +45,14 @@ class EvaluationListCreateApi(APIView):
         tags=TAGS,
         parameters=[
             PROJECT_PARAM,
-            OpenApiParameter("status", OpenApiTypes.STR, description="Only runs in this status."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=[value for value, _ in STATUS_CHOICES],
+                description="Only runs in this status: pending, running (includes cancelling), "
+                "succeeded (includes partially_succeeded), failed, canceled; or a finer "
+                "`status_detail` value, or `active`. Another value is a 400.",
+            ),
             OpenApiParameter("dataset_id", OpenApiTypes.UUID),
             OpenApiParameter("search", OpenApiTypes.STR, description="Text in the run name."),
         ],
@@ -52,12 +61,8 @@ class EvaluationListCreateApi(APIView):
     )
     def get(self, request):
         project = project_from_request(request)
-        runs = selectors.runs_for_project(
-            project,
-            status=request.query_params.get("status") or None,
-            dataset_id=selectors.parse_uuid(request.query_params.get("dataset_id")),
-            search=request.query_params.get("search") or None,
-        ).select_related("star_binding__metric_version")
+        filterset = RunFilterSet(request.query_params, selectors.runs_for_project(project))
+        runs = filtered_or_400(filterset).select_related("star_binding__metric_version")
         return Response({"data": s.EvaluationOut(runs, many=True).data})
 
     @extend_schema(

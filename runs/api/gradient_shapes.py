@@ -14,7 +14,15 @@ from collections import Counter
 from typing import Any
 
 from metrics.api.gradient import metric_dict, metric_result_dict
-from runs.models import EvaluationRun, EvaluationTestCase, MetricBinding, RunEntry, RunStatus
+from runs.models import (
+    EvaluationRun,
+    EvaluationTestCase,
+    MetricBinding,
+    RunEntry,
+    RunStatus,
+    RunTask,
+    TaskStatus,
+)
 
 STATUS_BY_RUN_STATUS = {
     RunStatus.PENDING: "EVALUATION_RUN_QUEUED",
@@ -108,6 +116,26 @@ def _summary_result(metric, summary: dict | None) -> dict | None:
     return None
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
+def run_error_description(run: EvaluationRun) -> str:
+    """The run's own reason (the engine's one line), else for a failed or partially successful
+    run a line naming how many rows failed and the first row's error."""
+    if run.error_description:
+        return one_line(run.error_description)
+    if run.status not in (RunStatus.FAILED, RunStatus.PARTIALLY_SUCCEEDED):
+        return ""
+    failed = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED)
+    first = failed.exclude(error="").order_by("position", "id").values_list("error", flat=True)
+    count = run.failed_tasks or failed.count()
+    reason = f"{count} of {run.total_tasks} row(s) failed"
+    example = first.first()
+    return one_line(f"{reason}: {example}" if example else f"{reason}.")
+
+
 def evaluation_run_dict(run: EvaluationRun, context: RunContext | None = None) -> dict:
     """``APIEvaluationRun``: agents are workflows, the workspace is the project."""
     context = context or RunContext(run)
@@ -135,7 +163,7 @@ def evaluation_run_dict(run: EvaluationRun, context: RunContext | None = None) -
         "agent_workspace_uuid": str(run.project_id),
         "created_by_user_email": user.email if user else "",
         "created_by_user_id": str(user.pk) if user else "",
-        "error_description": run.error_description or "",
+        "error_description": run_error_description(run),
         "evaluation_run_uuid": str(run.id),
         "evaluation_test_case_workspace_uuid": str(run.project_id),
         "finished_at": _iso(run.finished_at),
