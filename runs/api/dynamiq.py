@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -197,12 +198,27 @@ def _in_blocks(chunks, size: int = DOWNLOAD_BLOCK):
         yield b"".join(buffer)
 
 
+class IgnoreFormatOverride(DefaultContentNegotiation):
+    """Content negotiation without DRF's ``?format=`` renderer override: on the download,
+    ``format`` names the file format (json, jsonl, csv), not a renderer."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
 class EvaluationDownloadApi(APIView):
+    content_negotiation_class = IgnoreFormatOverride
+
     @extend_schema(
         tags=TAGS,
         parameters=[
             OpenApiParameter(
-                "format", OpenApiTypes.STR, enum=["json", "jsonl", "csv"], description="json"
+                "format",
+                OpenApiTypes.STR,
+                enum=list(exports.FORMATS),
+                description="File format: json (default, one document), jsonl (one result "
+                "per line) or csv. Another value is a 400.",
             )
         ],
         responses={
@@ -217,7 +233,7 @@ class EvaluationDownloadApi(APIView):
     def get(self, request, evaluation_id):
         fmt = request.query_params.get("format") or "json"
         if fmt not in exports.FORMATS:
-            raise ValidationError({"format": ["Use json, jsonl or csv."]})
+            raise ValidationError({"format": [f"Use one of: {', '.join(exports.FORMATS)}."]})
         run = run_for_user(request, evaluation_id)
         response = exports.run_results_download(run, fmt=fmt)
         response.streaming_content = _in_blocks(response.streaming_content)
