@@ -205,6 +205,7 @@ def test_case_run(
     workflow_ids: list,
     run_name: str = "",
     idempotency_key: str | None = None,
+    idempotency_fingerprint: str = "",
 ) -> list[EvaluationRun]:
     """One run per workflow on the latest released version of the test case's dataset.
     All or nothing: a bad mapping for any agent starts none."""
@@ -276,6 +277,7 @@ def test_case_run(
                     config=config,
                     star_metric=star,
                     idempotency_key=key,
+                    idempotency_fingerprint=idempotency_fingerprint,
                     test_case=test_case,
                     test_case_version=test_case.version,
                 )

@@ -17,7 +17,12 @@ from evalsite.filters import filtered_or_400
 from projects.models import Role
 from runs import exports, selectors, services
 from runs.api import dynamiq_serializers as s
-from runs.api.lookups import idempotency_key, project_from_request, run_for_user
+from runs.api.lookups import (
+    idempotency_key,
+    project_from_request,
+    request_fingerprint,
+    run_for_user,
+)
 from runs.filtersets import STATUS_CHOICES, RunFilterSet
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page
 
@@ -27,8 +32,9 @@ IDEMPOTENCY_PARAM = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="Repeat a POST safely: the same key in the same project answers with the run "
-    "it first started.",
+    description="Repeat a POST safely: the same key in the same project with the same body "
+    "answers with the run it first started; the same key with a different body is a 422 and "
+    "starts nothing.",
 )
 ERRORS = {
     400: OpenApiResponse(description="Invalid input: `message` and field `errors`."),
@@ -70,7 +76,11 @@ class EvaluationListCreateApi(APIView):
         tags=TAGS,
         request=s.EvaluationCreateDoc,
         parameters=[IDEMPOTENCY_PARAM],
-        responses={201: s.EvaluationOut, **ERRORS},
+        responses={
+            201: s.EvaluationOut,
+            **ERRORS,
+            422: OpenApiResponse(description="Idempotency-Key reused with a different body."),
+        },
         operation_id="evaluations_create",
         description="Start a run. `config` pairs an optional workflow with the metrics that "
         "score it; omit `workflow` for a dataset-only run.",
@@ -97,6 +107,7 @@ class EvaluationListCreateApi(APIView):
             config=data["config"],
             star_metric=data.get("star_metric"),
             idempotency_key=key,
+            idempotency_fingerprint=request_fingerprint(request) if key else "",
         )
         run = run_for_user(request, run.id)
         return Response(_run_out(run), status=status.HTTP_201_CREATED)

@@ -24,7 +24,12 @@ from runs import selectors, test_cases
 from runs.api import gradient_serializers as s
 from runs.api import gradient_test_cases as cases
 from runs.api.gradient_shapes import RunContext, evaluation_run_dict, prompt_dict
-from runs.api.lookups import idempotency_key, run_for_user, test_case_for_user
+from runs.api.lookups import (
+    idempotency_key,
+    request_fingerprint,
+    run_for_user,
+    test_case_for_user,
+)
 from runs.models import EvaluationTestCase
 from workflows.models import Workflow
 
@@ -98,6 +103,7 @@ class EvaluationRunCreateApi(APIView):
             workflow_ids=[agent.id for agent in agents],
             run_name=data.get("run_name") or "",
             idempotency_key=key,
+            idempotency_fingerprint=request_fingerprint(request) if key else "",
         )
         return Response({"evaluation_run_uuids": [str(run.id) for run in runs]})
 
