@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from runs.models import EvaluationRun, EvaluationTestCase
@@ -167,11 +169,16 @@ def test_running_a_test_case_starts_one_run_per_agent(
 
     again = api.post(
         "/v2/gen-ai/evaluation_runs",
-        {"test_case_uuid": uuid, "agent_uuids": [str(first.id)], "run_name": "nightly"},
+        {
+            "test_case_uuid": uuid,
+            "agent_uuids": [str(first.id)],
+            "agent_deployment_names": ["Agent B"],
+            "run_name": "nightly",
+        },
         format="json",
         HTTP_IDEMPOTENCY_KEY="nightly-1",
     )
-    assert again.json()["evaluation_run_uuids"] == [run_ids[0]]
+    assert again.json()["evaluation_run_uuids"] == run_ids
 
 
 @pytest.mark.parametrize(
@@ -215,3 +222,23 @@ def test_viewers_and_outsiders_cannot_run_test_cases(
         outsider_api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}/evaluation_runs").status_code
         == 404
     )
+
+
+def test_an_unknown_star_metric_is_reported_under_star_metric(api, project, qa_version):
+    exact = builtin("exact_match")
+    missing = str(uuid.uuid4())
+    response = api.post(
+        "/v2/gen-ai/evaluation_test_cases",
+        {
+            "name": "c",
+            "dataset_uuid": str(qa_version.dataset_id),
+            "metrics": [str(exact.id)],
+            "star_metric": {"metric_uuid": missing, "success_threshold": 0.5},
+        },
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert list(body["errors"]) == ["star_metric"] and missing in body["message"]
+    assert body["id"] == "bad_request"
+    assert not EvaluationTestCase.objects.exists()
