@@ -141,15 +141,25 @@ class EvaluationRunResultsApi(APIView):
         page, per_page = query["page"], query["per_page"]
         run = run_for_user(request, evaluation_run_uuid)
         context = RunContext(run)
-        entry = context.first_entry
         prompts, total = [], 0
-        if entry is not None:
-            total = selectors.prompt_total(run, len(context.entries))
-            start = (page - 1) * per_page
-            tasks = selectors.run_prompt_rows(
-                run, entry_id=entry.id, start=start, stop=start + per_page
-            )
-            prompts = [prompt_dict(task, results, context) for task, results in tasks]
+        if context.entries:
+            count = len(context.entries)
+            total = selectors.prompt_total(run, count) * count
+            first = (page - 1) * per_page  # prompt ids first + 1 .. last
+            last = min(first + per_page, total)
+            if first < last:
+                tasks = selectors.run_prompt_rows(
+                    run, entry_id=None, start=first // count, stop=math.ceil(last / count)
+                )
+                shaped = sorted(
+                    ((context.prompt_id(task), task, results) for task, results in tasks),
+                    key=lambda shaped_row: shaped_row[0],
+                )
+                prompts = [
+                    prompt_dict(task, results, context)
+                    for prompt_id, task, results in shaped
+                    if first < prompt_id <= last
+                ]
         pages = max(1, math.ceil(total / per_page))
         links = {
             "first": _page_url(request, 1, per_page),
@@ -188,10 +198,13 @@ class EvaluationRunPromptApi(APIView):
         except (TypeError, ValueError) as exc:
             raise Http404("No such prompt.") from exc
         context = RunContext(run)
-        entry = context.first_entry
-        if entry is None or position < 0:
+        if not context.entries or position < 0:
             raise Http404("No such prompt.")
-        tasks = selectors.run_prompt_rows(run, entry_id=entry.id, start=position, stop=position + 1)
+        item_position, entry_index = context.prompt_range(position + 1)
+        entry = context.entries[entry_index]
+        tasks = selectors.run_prompt_rows(
+            run, entry_id=entry.id, start=item_position, stop=item_position + 1
+        )
         if not tasks:
             raise Http404("No such prompt.")
         task, results = tasks[0]

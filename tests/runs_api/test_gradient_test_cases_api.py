@@ -53,7 +53,9 @@ def test_it_creates_and_retrieves_a_test_case(api, project, qa_version, owner):
     uuid = response.json()["test_case_uuid"]
 
     body = api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}").json()["evaluation_test_case"]
-    assert set(body) == CASE_FIELDS
+    # Never archived: archived_at has no value and is omitted, not null.
+    assert set(body) == CASE_FIELDS - {"archived_at"}
+    assert None not in body.values()
     assert body["name"] == "Regression" and body["version"] == 1 and body["total_runs"] == 0
     assert body["dataset_uuid"] == str(qa_version.dataset_id)
     assert body["dataset"]["row_count"] == 5 and body["dataset"]["has_ground_truth"] is True
@@ -62,7 +64,7 @@ def test_it_creates_and_retrieves_a_test_case(api, project, qa_version, owner):
         "metric_uuid": str(builtin("exact_match").id),
         "name": "Exact match",
         "success_threshold": 0.8,
-        "success_threshold_pct": None,
+        # success_threshold_pct: no value, omitted
     }
     assert body["workspace_uuid"] == str(project.id)
     assert body["created_by_user_email"] == owner.email
