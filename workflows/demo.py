@@ -7,7 +7,15 @@ from workflows import services
 from workflows.conf import public_url
 from workflows.models import Workflow, WorkflowKind
 
-INPUTS = [{"name": "question", "description": "A question about Acme Robotics.", "required": True}]
+INPUTS = [
+    {"name": "question", "description": "A question about Acme Robotics.", "required": True},
+    # Optional, so that seed 000's create body (question + context) works as written.
+    {
+        "name": "context",
+        "description": "Optional passage to read before the handbook.",
+        "required": False,
+    },
+]
 OUTPUTS = [{"name": "answer", "description": "The agent's answer."}]
 PYTHON_NAME = "Acme support agent (Python)"
 HTTP_NAME = "Acme support agent (HTTP)"
@@ -29,7 +37,7 @@ def demo_workflows() -> list[dict]:
             "config": {
                 "url": f"{public_url()}/demo-agent/answer",
                 "method": "POST",
-                "body_template": {"question": "{{question}}"},
+                "body_template": {"question": "{{question}}", "context": "{{context}}"},
                 "output_paths": {"answer": "$.answer"},
                 "input_tokens_path": "$.usage.input_tokens",
                 "output_tokens_path": "$.usage.output_tokens",
@@ -46,8 +54,21 @@ def demo_workflows() -> list[dict]:
 def seed(*, project, user) -> list[str]:
     lines = []
     for spec in demo_workflows():
-        if Workflow.objects.filter(project=project, name=spec["name"]).exists():
+        existing = Workflow.objects.filter(project=project, name=spec["name"]).first()
+        if existing is None:
+            services.workflow_create(
+                project=project, user=user, inputs=INPUTS, outputs=OUTPUTS, **spec
+            )
+            lines.append(f"created workflow {spec['name']}")
             continue
-        services.workflow_create(project=project, user=user, inputs=INPUTS, outputs=OUTPUTS, **spec)
-        lines.append(f"created workflow {spec['name']}")
+        latest = existing.latest_version()
+        if latest is not None and "context" not in latest.input_names() and not existing.is_deleted:
+            # A demo seeded before the agent took ``context``: give it a version that does.
+            config = {**latest.config}
+            if spec["kind"] == WorkflowKind.HTTP:
+                config["body_template"] = spec["config"]["body_template"]
+            services.workflow_version_create(
+                workflow=existing, user=user, config=config, inputs=INPUTS, outputs=OUTPUTS
+            )
+            lines.append(f"workflow {spec['name']}: new version with the optional context input")
     return lines
