@@ -135,3 +135,76 @@ def test_pydo_drives_every_agent_evaluation_method(
             with pytest.raises(ClientAuthenticationError) as denied:
                 pydo_client(base, "not-a-key").genai.list_evaluation_test_cases()
             assert_do_error(denied.value.response.json(), "unauthorized")
+
+
+def test_pydo_uploads_lists_downloads_and_deletes_evaluation_datasets(api, project, tmp_path):
+    import httpx
+
+    csv_text = "question,ground_truth_answer\nq0,a0\nq1,a1\nq2,a2\n"
+    with web_server() as base:
+        do = pydo_client(base, api.raw_key).genai
+        presigned = do.create_evaluation_dataset_file_upload_presigned_urls(
+            body={"files": [{"file_name": "regression.csv", "file_size": str(len(csv_text))}]}
+        )
+        assert presigned["request_id"]
+        (upload,) = presigned["uploads"]
+        assert upload["original_file_name"] == "regression.csv" and upload["expires_at"]
+        assert upload["presigned_url"].startswith(base)
+        # The presigned URL is the credential: no Authorization header, as with object storage.
+        put = httpx.put(upload["presigned_url"], content=csv_text.encode(), timeout=30)
+        assert put.status_code == 200, put.text
+        assert put.json()["row_count"] == 3
+        again = httpx.put(upload["presigned_url"], content=csv_text.encode(), timeout=30)
+        assert again.status_code == 400 and again.json()["id"] == "bad_request"
+        forged = httpx.put(upload["presigned_url"] + "x", content=b"a\n1\n", timeout=30)
+        assert forged.status_code == 404 and forged.json()["id"] == "not_found"
+
+        created = do.create_evaluation_dataset(
+            body={
+                "name": "Regression set",
+                "file_upload_dataset": {
+                    "original_file_name": "regression.csv",
+                    "stored_object_key": upload["object_key"],
+                },
+            }
+        )
+        dataset_uuid = created["evaluation_dataset_uuid"]
+        listed = do.list_evaluation_datasets()["evaluation_datasets"]
+        (found,) = [d for d in listed if d["dataset_uuid"] == dataset_uuid]
+        assert found["dataset_name"] == "Regression set" and found["row_count"] == 3
+        assert found["has_ground_truth"] is True
+        assert do.list_evaluation_datasets(has_ground_truth=False)["evaluation_datasets"] == []
+
+        link = do.get_evaluation_dataset_download_url(dataset_uuid)
+        assert link["expires_at"]
+        downloaded = httpx.get(link["download_url"], timeout=30)
+        assert downloaded.status_code == 200
+        assert downloaded.text.splitlines()[0] == "question,ground_truth_answer"
+        assert len(downloaded.text.splitlines()) == 4
+
+        # A test case can use the uploaded dataset straight away.
+        case = do.create_evaluation_test_case(
+            body={
+                "name": "On the upload",
+                "dataset_uuid": dataset_uuid,
+                "metrics": [str(builtin("exact_match").id)],
+            }
+        )
+        assert case["test_case_uuid"]
+
+        with pytest.raises(HttpResponseError) as bad_key:
+            do.create_evaluation_dataset(
+                body={"name": "x", "file_upload_dataset": {"stored_object_key": "forged"}}
+            )
+        assert_do_error(bad_key.value.response.json(), "bad_request")
+
+        other = do.create_evaluation_dataset_file_upload_presigned_urls(
+            body={"files": [{"file_name": "scratch.jsonl"}]}
+        )["uploads"][0]
+        assert httpx.put(other["presigned_url"], content=b'{"a": 1}\n').status_code == 200
+        scratch = do.create_evaluation_dataset(
+            body={"file_upload_dataset": {"stored_object_key": other["object_key"]}}
+        )["evaluation_dataset_uuid"]
+        assert do.delete_evaluation_dataset(scratch) == {}
+        assert_do_error(do.get_evaluation_dataset_download_url(scratch), "not_found")
+        assert_do_error(do.delete_evaluation_dataset(scratch), "not_found")
