@@ -12,7 +12,7 @@ import django_filters
 from django.db.models import QuerySet
 
 from evalsite.filters import name_contains
-from runs.models import ACTIVE_RUN_STATUSES, EvaluationRun, RunStatus
+from runs.models import ACTIVE_RUN_STATUSES, EvaluationRun, RunStatus, RunTask, TaskStatus
 
 # Seed 000's statuses are groups of ours: ``succeeded`` includes runs that succeeded with some
 # failed rows, ``running`` includes runs being cancelled. The finer values filter exactly.
@@ -78,3 +78,48 @@ class RunFilterSet(django_filters.FilterSet):
     @property
     def filtered(self) -> bool:
         return self.is_bound and self.is_valid() and any(self.form.cleaned_data.values())
+
+
+RESULT_STATUS_CHOICES = [("failed", "Failed rows"), *TaskStatus.choices]
+
+
+class ResultFilterSet(django_filters.FilterSet):
+    """A run's results table: row ``status`` (``failed`` or a task status), a metric's score
+    range (``binding`` with ``below`` / ``above``), text in any field (``q`` / ``search``) and
+    ``sort``. The table is keyset-paginated SQL rather than a queryset filter, so this FilterSet
+    validates and names the parameters and ``table_filters()`` hands them to
+    ``runs.results_table.results_table_page``, which checks them against the run's columns."""
+
+    status = django_filters.ChoiceFilter(choices=RESULT_STATUS_CHOICES, method="keep")
+    binding = django_filters.UUIDFilter(method="keep")
+    metric = django_filters.UUIDFilter(method="keep")
+    below = django_filters.NumberFilter(method="keep")
+    above = django_filters.NumberFilter(method="keep")
+    q = django_filters.CharFilter(method="keep", max_length=200)
+    search = django_filters.CharFilter(method="keep", max_length=200)
+    sort = django_filters.CharFilter(method="keep", max_length=80)
+
+    class Meta:
+        model = RunTask
+        fields: list[str] = []
+
+    def keep(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        return queryset
+
+    def table_filters(self) -> dict:
+        data = self.form.cleaned_data if self.is_valid() else {}
+
+        def text(name: str) -> str:
+            value = data.get(name)
+            return "" if value is None else str(value)
+
+        return {
+            "status": text("status"),
+            "binding": text("binding") or text("metric"),
+            "below": data.get("below"),
+            "above": data.get("above"),
+            "text": text("q") or text("search"),
+        }
+
+    def sort_value(self) -> str | None:
+        return (self.form.cleaned_data.get("sort") if self.is_valid() else None) or None

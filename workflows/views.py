@@ -10,10 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evalsite.errors import ConflictError
+from evalsite.filters import filter_errors
 from projects.access import can, project_for_user
 from projects.models import Role
 from workflows import selectors, services
 from workflows.configs import public_config
+from workflows.filtersets import WorkflowFilterSet
 from workflows.forms import TryForm, WorkflowForm
 from workflows.models import Workflow, WorkflowKind
 
@@ -27,7 +29,10 @@ def _workflow(request, project_id, workflow_id, *, role=Role.VIEWER) -> Workflow
 
 def workflow_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    workflows = selectors.workflows_for_project(project).select_related("created_by")
+    filterset = WorkflowFilterSet(request.GET or None, selectors.workflows_for_project(project))
+    workflows = (
+        filterset.qs if filterset.is_valid() else selectors.workflows_for_project(project)
+    ).select_related("created_by")
     return render(
         request,
         "workflows/list.html",
@@ -35,6 +40,7 @@ def workflow_list(request, project_id):
             "project": project,
             "workflows": workflows,
             "kinds": WorkflowKind.choices,
+            "filter_errors": filter_errors(filterset),
             "can_edit": can(request.user, project, Role.EDITOR),
         },
     )

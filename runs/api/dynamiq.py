@@ -23,7 +23,8 @@ from runs.api.lookups import (
     request_fingerprint,
     run_for_user,
 )
-from runs.filtersets import STATUS_CHOICES, RunFilterSet
+from runs.filtersets import RESULT_STATUS_CHOICES, STATUS_CHOICES, ResultFilterSet, RunFilterSet
+from runs.models import RunTask
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page
 
 TAGS = ["evaluations"]
@@ -146,7 +147,15 @@ class EvaluationResultsApi(APIView):
                 description="`position` (default), `score:<binding id>`, `latency` or "
                 "`column:<name>`; prefix `-` for descending.",
             ),
-            OpenApiParameter("status", OpenApiTypes.STR, description="`failed` or a task status."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=[value for value, _ in RESULT_STATUS_CHOICES],
+                description="`failed` (rows with a failed task) or a task status.",
+            ),
+            OpenApiParameter("binding", OpenApiTypes.UUID, description="A metric column."),
+            OpenApiParameter("below", OpenApiTypes.NUMBER, description="Score below (exclusive)."),
+            OpenApiParameter("above", OpenApiTypes.NUMBER, description="Score above (exclusive)."),
             OpenApiParameter("search", OpenApiTypes.STR, description="Text in any field."),
         ],
         responses={200: ResultPageOut, **ERRORS},
@@ -158,13 +167,14 @@ class EvaluationResultsApi(APIView):
         params = request.query_params
         limit = read_limit(params.get("limit"), default=50, maximum=PAGE_LIMIT_MAX)
         run = run_for_user(request, evaluation_id)
-        filters = {"status": params.get("status", ""), "text": params.get("search", "")}
+        filterset = ResultFilterSet(params, queryset=RunTask.objects.none())
+        filtered_or_400(filterset)
         page = results_table_page(
             run,
             after=params.get("cursor") or None,
             limit=limit,
-            sort=params.get("sort") or None,
-            filters=filters,
+            sort=filterset.sort_value(),
+            filters=filterset.table_filters(),
         )
         data = [row.as_dict(page.columns) for row in page.rows]
         return Response(page_body(data, limit=limit, next_cursor=page.next_after))
