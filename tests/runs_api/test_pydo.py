@@ -208,3 +208,66 @@ def test_pydo_uploads_lists_downloads_and_deletes_evaluation_datasets(api, proje
         assert do.delete_evaluation_dataset(scratch) == {}
         assert_do_error(do.get_evaluation_dataset_download_url(scratch), "not_found")
         assert_do_error(do.delete_evaluation_dataset(scratch), "not_found")
+
+
+def test_pydo_creates_updates_and_deletes_custom_evaluation_metrics(api, project):
+    from metrics.models import Metric
+
+    with web_server() as base:
+        do = pydo_client(base, api.raw_key).genai
+        # Without a judge endpoint the server says which field is missing.
+        with pytest.raises(HttpResponseError) as no_judge:
+            do.create_custom_evaluation_metric(
+                body={"metric_name": "Polite", "config": {"scoring_prompt": "Is it polite?"}}
+            )
+        body = no_judge.value.response.json()
+        assert_do_error(body, "bad_request")
+        assert "config.base_url" in body["errors"]
+
+        created = do.create_custom_evaluation_metric(
+            body={
+                "metric_name": "Polite",
+                "description": "Politeness, judged",
+                "config": {
+                    "scoring_prompt": "Score 1 when the response is polite, else 0.",
+                    "requires_ground_truth": False,
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "model": "judge-1",
+                },
+            }
+        )["metric"]
+        assert created["metric_name"] == "Polite"
+        assert created["source"] == "EVALUATION_METRIC_SOURCE_CUSTOM"
+        assert created["custom_eval_config"] == {
+            "requires_ground_truth": False,
+            "scoring_prompt": "Score 1 when the response is polite, else 0.",
+        }
+        metric = Metric.objects.get(pk=created["metric_uuid"])
+        assert metric.project_id == project.id
+        assert [i["name"] for i in metric.latest_version().inputs] == ["input", "output"]
+        assert any(
+            m["metric_uuid"] == created["metric_uuid"]
+            for m in do.list_evaluation_metrics()["metrics"]
+        )
+
+        updated = do.update_custom_evaluation_metric(
+            created["metric_uuid"],
+            body={"metric_name": "Polite v2", "config": {"requires_ground_truth": True}},
+        )["metric"]
+        assert updated["metric_name"] == "Polite v2"
+        assert updated["custom_eval_config"]["requires_ground_truth"] is True
+        metric.refresh_from_db()
+        assert metric.versions.count() == 2
+        assert [i["name"] for i in metric.latest_version().inputs] == [
+            "input",
+            "output",
+            "ground_truth",
+        ]
+
+        assert do.delete_custom_evaluation_metric(created["metric_uuid"]) == {}
+        assert_do_error(do.delete_custom_evaluation_metric(created["metric_uuid"]), "not_found")
+        builtin_uuid = str(builtin("exact_match").id)
+        with pytest.raises(HttpResponseError) as read_only:
+            do.delete_custom_evaluation_metric(builtin_uuid)
+        assert read_only.value.status_code == 403
+        assert_do_error(read_only.value.response.json(), "forbidden")
