@@ -43,7 +43,8 @@ from datasets.models import Dataset, DatasetVersion, VersionStatus
 from evalsite.api import validated
 from projects.access import can, object_for_user, project_for_user, projects_for_user
 from projects.models import Role
-from runs.api.gradient_shapes import GROUND_TRUTH_COLUMNS, compact
+from runs.api.gradient_shapes import compact
+from runs.mapping import suggest_column
 
 TAGS = ["gradient: evaluation datasets"]
 UPLOAD_SALT = "evalsite.gradient.evaluation-dataset-upload"
@@ -88,7 +89,7 @@ def evaluation_dataset_dict(dataset: Dataset, version: DatasetVersion | None) ->
             "dataset_type": "EVALUATION_DATASET_TYPE_AGENT",
             "dataset_uuid": str(dataset.id),
             "file_size": "0",
-            "has_ground_truth": any(name in columns for name in GROUND_TRUTH_COLUMNS),
+            "has_ground_truth": suggest_column(columns, "expected") is not None,
             "row_count": version.row_count if version is not None else 0,
         }
     )

@@ -11,6 +11,6 @@ def refresh_builtin_metrics(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("metrics", "0002_builtin_metrics")]
+    dependencies = [("metrics", "0003_h11m_builtin_descriptions")]
 
     operations = [migrations.RunPython(refresh_builtin_metrics, migrations.RunPython.noop)]

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0002_column_orderings"),
+        ("runs", "0003_h11e_status_rules"),
     ]
 
     operations = [
