@@ -164,7 +164,7 @@ def _summary_result(metric, summary: dict | None, name: str) -> dict | None:
     return None
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def one_line(text: str, limit: int = 2000) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
