@@ -18,6 +18,7 @@ from runs.models import (
     EvaluationRun,
     MetricBinding,
     MetricResult,
+    RunPhase,
     RunStatus,
     RunTask,
     TaskStatus,
@@ -183,8 +184,17 @@ def try_finish(run_id) -> bool:
     A cancelling run finishes as soon as no task is claimed (its pending tasks become
     canceled); a running run once no task is pending or claimed.
     """
+    # Every agent call has returned: what is left is scoring (the run-level summaries), which
+    # Gradient reports as EVALUATION_RUN_EVALUATING_RESULTS. Committed on its own so that
+    # readers see it while the summaries are computed.
+    if not RunTask.objects.filter(
+        run_id=run_id, status__in=[TaskStatus.PENDING, TaskStatus.CLAIMED]
+    ).exists():
+        EvaluationRun.objects.filter(
+            id=run_id, status=RunStatus.RUNNING, phase=RunPhase.RUNNING_DATASET
+        ).update(phase=RunPhase.EVALUATING_RESULTS)
     with transaction.atomic():
-        run = EvaluationRun.objects.select_for_update().filter(id=run_id).first()
+        run = EvaluationRun.objects.select_for_update(no_key=True).filter(id=run_id).first()
         if run is None or run.status not in (RunStatus.RUNNING, RunStatus.CANCELLING):
             return False
         tasks = RunTask.objects.filter(run_id=run_id)
@@ -194,9 +204,9 @@ def try_finish(run_id) -> bool:
             return False
         now = timezone.now()
         if cancelling:
-            tasks.filter(status=TaskStatus.PENDING).update(
-                status=TaskStatus.CANCELED, finished_at=now
-            )
+            sql.cancel_pending_tasks(run_id, now=now)
+            if tasks.filter(status__in=busy + [TaskStatus.PENDING]).exists():
+                return False  # rows claimed meanwhile: their drainer finishes the run
         counts = dict(
             tasks.order_by()
             .values_list("status")
