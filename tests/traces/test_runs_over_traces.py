@@ -16,7 +16,7 @@ from traces import otlp, services
 pytestmark = pytest.mark.django_db
 
 
-def test_a_dataset_only_run_reads_trace_fields_of_ingested_rows(project, owner):
+def test_a_dataset_only_run_reads_trace_fields_of_ingested_rows(project, owner, api):
     fast_id, fast = p.agent_trace(question="fast?")
     slow_id, slow = p.agent_trace(question="slow?")
     slow[0]["endTimeUnixNano"] = str(int(slow[0]["startTimeUnixNano"]) + 2_500_000_000)
@@ -53,3 +53,17 @@ def test_a_dataset_only_run_reads_trace_fields_of_ingested_rows(project, owner):
         MetricResult.objects.filter(run=run).values_list("task__item__data__input", "number_value")
     )
     assert scores == {"fast?": 1.0, "slow?": 0.0}
+
+    # The Gradient dialect shows the ingested spans and the retriever's chunks.
+    response = api.get(f"/v2/gen-ai/evaluation_runs/{run.id}/results?per_page=10")
+    assert response.status_code == 200, response.content
+    prompts = {prompt["input"]: prompt for prompt in response.json()["prompts"]}
+    spans = prompts["fast?"]["evaluation_trace_spans"]
+    assert [s["type"] for s in spans] == [
+        "TRACE_SPAN_TYPE_UNKNOWN",
+        "TRACE_SPAN_TYPE_RETRIEVER",
+        "TRACE_SPAN_TYPE_TOOL",
+        "TRACE_SPAN_TYPE_LLM",
+    ]
+    assert spans[1]["retriever_chunks"][0]["source_name"] == "shipping.md"
+    assert prompts["fast?"]["trace_id"] == fast_id
