@@ -110,6 +110,28 @@ CATALOGUE: tuple[Builtin, ...] = (
     Builtin("answer_grounded", "Answer grounded in context", "answer_grounded"),
     Builtin("tool_called", "Expected tool called", "tool_called"),
     Builtin("span_error_rate", "Span error rate", "span_error_rate"),
+    # Span-level: bind them with a span_type (TRACE_SPAN_TYPE_TOOL / _LLM) to score each span.
+    Builtin("span_tool_call_succeeded", "Tool call succeeded", "span_tool_call_succeeded"),
+    Builtin(
+        "span_tool_arguments_valid_json",
+        "Tool arguments valid JSON",
+        "span_tool_arguments_valid_json",
+    ),
+    Builtin(
+        "span_llm_latency_under",
+        "LLM span latency under 5 s",
+        "span_llm_latency_under",
+        "1 for each LLM span that took at most 5000 ms, else 0.",
+        {"max_ms": 5000},
+    ),
+    Builtin(
+        "span_llm_tokens_under",
+        "LLM span tokens under 4000",
+        "span_llm_tokens_under",
+        "1 for each LLM span using at most 4000 tokens (input + output), else 0; a span that "
+        "does not report its tokens is an error for that span.",
+        {"max_total_tokens": 4000},
+    ),
 )
 
 

@@ -199,6 +199,7 @@ class PlannedMetric:
     metric: Metric
     version: MetricVersion
     input_selector: dict[str, str]
+    span_type: str | None = None  # the metric scores each span of this type
 
 
 @dataclass
@@ -241,6 +242,7 @@ class RunPlan:
                             "version_id": str(planned.version.id),
                             "version_number": planned.version.number,
                             "input_transformer": {"selector": dict(planned.input_selector)},
+                            **({"span_type": planned.span_type} if planned.span_type else {}),
                         }
                         for planned in entry.metrics
                     ],
@@ -433,6 +435,60 @@ def _check_workflow_inputs(
                 errors.add(f"{path}.{name}", problem)
 
 
+def _span_target(raw, metric_version, mapping, path, errors, dataset_version, mode):
+    """The validated ``span_type`` of a metric entry (None for a row-level metric). A
+    span-level metric (input ``span``) needs one; other metrics cannot take one. The span
+    list read is ``trace`` of the selector, defaulting to the row's ``$.dataset.trace``
+    (dataset-only) or the workflow's ``$.workflow.spans``; ``mapping`` is completed."""
+    from traces.span_scoring import DATASET_TRACE, SPAN_TARGETS, WORKFLOW_SPANS
+
+    span_type = raw.get("span_type")
+    span_metric = "span" in metric_version.input_names()
+    if span_type in (None, ""):
+        if span_metric:
+            errors.add(
+                f"{path}.span_type",
+                "This metric scores trace spans: set span_type to one of "
+                f"{', '.join(SPAN_TARGETS)}.",
+            )
+        return None
+    if not isinstance(span_type, str) or span_type not in SPAN_TARGETS:
+        errors.add(f"{path}.span_type", f"span_type must be one of {', '.join(SPAN_TARGETS)}.")
+        return None
+    if not span_metric:
+        errors.add(
+            f"{path}.span_type",
+            "This metric scores rows, not spans: leave span_type out, or pick a span-level "
+            "metric (tool call succeeded, tool arguments valid JSON, LLM span latency/tokens).",
+        )
+        return None
+    if mode == RunMode.DATASET_ONLY:
+        mapping.setdefault("trace", DATASET_TRACE)
+        no_traces = dataset_version is not None and not dataset_version.is_trace_shaped
+        if (
+            no_traces
+            and mapping["trace"] == DATASET_TRACE
+            and "trace" not in dataset_version.column_names()
+        ):
+            errors.add(
+                f"{path}.span_type",
+                "Span-level metrics read the rows' traces: this dataset version has no "
+                "trace column (use a dataset of ingested traces).",
+            )
+            return None
+    else:
+        mapping.setdefault("trace", WORKFLOW_SPANS)
+    selector = parse_selector(mapping["trace"])
+    if selector is None or set(mapping) != {"trace"}:
+        errors.add(
+            f"{path}.input_transformer.selector",
+            "A span-level metric takes one selector, trace (e.g. $.dataset.trace or "
+            "$.workflow.spans).",
+        )
+        return None
+    return span_type
+
+
 def _check_metric_inputs(
     metric: Metric,
     version: MetricVersion,
@@ -595,6 +651,12 @@ def validate_run_config(
             selector_path = f"{metric_path}.input_transformer"
             mapping = _selector_map(raw_metric.get("input_transformer"), selector_path, errors)
             if metric_version is None:
+                continue
+            span_type = _span_target(
+                raw_metric, metric_version, mapping, metric_path, errors, version, mode
+            )
+            if span_type is not None:
+                entry.metrics.append(PlannedMetric(metric, metric_version, mapping, span_type))
                 continue
             if version is not None:
                 _check_metric_inputs(

@@ -372,6 +372,9 @@ class MetricBinding(models.Model):
         "metrics.MetricVersion", on_delete=models.PROTECT, related_name="run_bindings"
     )
     input_selector = models.JSONField(default=dict, blank=True)
+    # Set: the metric scores each span of this type (TRACE_SPAN_TYPE_*) in the row's trace,
+    # one traces.SpanMetricResult per span; the row result is their mean.
+    span_type = models.CharField(max_length=40, null=True, blank=True)
 
     class Meta:
         ordering = ["run_id", "position"]

@@ -18,6 +18,7 @@ from runs.models import (
     RunStatus,
     RunTask,
 )
+from traces.span_scoring import run_span_summaries, span_results_by_task
 
 EXPORT_CHUNK = 2000
 
@@ -101,6 +102,9 @@ def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> l
             .values_list(*RESULT_FIELDS)
         ):
             results[values[0]].append(dict(zip(RESULT_FIELDS, values, strict=True)))
+        spans = span_results_by_task(results)  # span-level metric results, one query
+        for task in tasks:
+            task["span_results"] = spans.get(task["id"], [])
     return [(task, results[task["id"]]) for task in tasks]
 
 
@@ -186,6 +190,7 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
         )
         for value in values.order_by():
             results[value["task_id"]][value["binding_id"]] = value
+        span_results = span_results_by_task(results)
         for row in chunk:
             metrics = {}
             for binding in bindings:
@@ -199,6 +204,9 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
                     "metric_version": binding.metric_version_number,
                     **(entry or _NO_RESULT),
                 }
+                spans = _span_results_of(span_results.get(row["id"]), binding.id)
+                if spans is not None:
+                    metrics[binding.label]["span_results"] = spans
             yield {
                 "row": row["position"],
                 "task_id": row["id"],
@@ -220,6 +228,24 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
             }
 
 
+def _span_results_of(results: list[dict] | None, binding_id) -> list[dict] | None:
+    """The span results of one binding on one row (None when it has none)."""
+    spans = [
+        {k: r[k] for k in SPAN_RESULT_OUT} for r in results or () if r["binding_id"] == binding_id
+    ]
+    return spans or None
+
+
+SPAN_RESULT_OUT = (
+    "span_index",
+    "span_id",
+    "span_name",
+    "number_value",
+    "reasoning",
+    "error_description",
+)
+
+
 # --- summaries -----------------------------------------------------------------------------------
 
 
@@ -232,6 +258,7 @@ def run_metric_summaries(run: EvaluationRun) -> list[dict]:
     if run.status in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING) or not summaries:
         summaries, _ = compute_summaries(run)
     rows = []
+    span_summaries = run_span_summaries(run.id)  # span-level bindings: mean, share failing
     for binding in run_bindings(run):
         metric = binding.metric_version.metric
         workflow = binding.entry.workflow_version
@@ -250,6 +277,8 @@ def run_metric_summaries(run: EvaluationRun) -> list[dict]:
             entry_position=binding.entry.position,
             workflow_name=workflow.workflow.name if workflow else None,
         )
+        if binding.span_type:
+            summary.update(span_type=binding.span_type, span_summary=span_summaries.get(binding.id))
         rows.append(summary)
     return rows
 

@@ -125,6 +125,7 @@ def run_start(
                 position=position,
                 metric_version=planned.version,
                 input_selector=planned.input_selector,
+                span_type=planned.span_type,
             )
             position += 1
             if plan.star == (entry_index, metric_index):

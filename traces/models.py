@@ -31,3 +31,33 @@ class TraceItem(models.Model):
 
     def __str__(self) -> str:
         return f"trace {self.trace_id} in {self.version_id}"
+
+
+class SpanMetricResult(models.Model):
+    """One span's score under a span-targeting metric binding: exactly one per
+    (task, binding, span_index), written by bulk upsert (``traces.span_scoring``)."""
+
+    id = models.BigAutoField(primary_key=True)
+    task = models.ForeignKey(
+        "runs.RunTask", on_delete=models.CASCADE, related_name="span_results", db_index=False
+    )
+    binding = models.ForeignKey(
+        "runs.MetricBinding", on_delete=models.CASCADE, related_name="span_results"
+    )
+    span_index = models.PositiveIntegerField()  # position of the span in the row's trace
+    span_id = models.CharField(max_length=64, blank=True, default="")
+    span_name = models.CharField(max_length=300, blank=True, default="")
+    number_value = models.FloatField(null=True, blank=True)
+    reasoning = models.TextField(blank=True, default="")
+    error_description = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["task_id", "binding_id", "span_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "binding", "span_index"], name="span_metric_result_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"span {self.span_index} of task {self.task_id}"

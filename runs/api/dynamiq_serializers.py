@@ -36,6 +36,12 @@ class MetricRefDoc(serializers.Serializer):
         required=False, help_text="Pinned version; the latest one is captured when omitted."
     )
     input_transformer = InputTransformerDoc(required=False)
+    span_type = serializers.ChoiceField(
+        choices=["TRACE_SPAN_TYPE_LLM", "TRACE_SPAN_TYPE_RETRIEVER", "TRACE_SPAN_TYPE_TOOL"],
+        required=False,
+        help_text="Span-level metrics: score each span of this type in the row's trace "
+        "(one result per span; the row's result is their mean).",
+    )
 
 
 class ConfigEntryDoc(serializers.Serializer):

@@ -360,10 +360,29 @@ def _span_type(raw) -> str:
     return SPAN_TYPES.get(raw.lower(), UNKNOWN_SPAN)
 
 
-def _spans(raw: list, chunks: list[dict]) -> list[dict]:
+def _span_metric_results(results: list[dict], context: RunContext) -> dict[int, list]:
+    """Span index -> its ``APIEvaluationMetricResult`` list, in binding order."""
+    order = {b.id: b for b in context.bindings}
+    by_index: dict[int, list] = {}
+    for result in sorted(results, key=lambda r: getattr(order.get(r["binding_id"]), "position", 0)):
+        binding = order.get(result["binding_id"])
+        if binding is None:
+            continue
+        by_index.setdefault(result["span_index"], []).append(
+            metric_result_dict(
+                binding.metric_version.metric,
+                {**result, "string_value": None},
+                name=context.label(binding),
+            )
+        )
+    return by_index
+
+
+def _spans(raw: list, chunks: list[dict], span_results: dict | None = None) -> list[dict]:
+    span_results = span_results or {}
     spans = []
     retrievers = [s for s in raw if isinstance(s, dict) and _span_type(s.get("type")) == RETRIEVER]
-    for span in raw:
+    for index, span in enumerate(raw):
         if not isinstance(span, dict):
             continue
         kind = _span_type(span.get("type"))
@@ -382,7 +401,7 @@ def _spans(raw: list, chunks: list[dict]) -> list[dict]:
                 "name": as_text(span.get("name")),
                 "output": span.get("output"),
                 "retriever_chunks": span_chunks,
-                "span_level_metric_results": [],
+                "span_level_metric_results": span_results.get(index, []),
                 "type": kind,
             }
         )
@@ -422,7 +441,9 @@ def prompt_dict(task: dict, results: list[dict], context: RunContext) -> dict:
         {
             "agent_name": context.agent_label(entry) if workflow else None,
             "agent_uuid": str(workflow.id) if workflow else None,
-            "evaluation_trace_spans": _spans(raw_spans, chunks),
+            "evaluation_trace_spans": _spans(
+                raw_spans, chunks, _span_metric_results(task.get("span_results") or [], context)
+            ),
             "ground_truth": as_text(ground_truth),
             "input": _prompt_input(entry, item),
             "input_tokens": _tokens(task["input_tokens"]),

@@ -71,6 +71,7 @@ class RunContext:
 
     def __init__(self, run: EvaluationRun, *, drainers: int):
         from metrics.scoring import build_scorer
+        from traces.span_scoring import wrap_scorer as span_wrap
         from workflows.executors import build_executor
 
         version = DatasetVersion.objects.get(id=run.dataset_version_id)
@@ -99,7 +100,7 @@ class RunContext:
                 BindingContext(
                     binding.id,
                     binding.metric_version.metric.name,
-                    build_scorer(binding.metric_version),
+                    span_wrap(binding, build_scorer(binding.metric_version)),
                     _compile(binding.input_selector, columns),
                 )
             )

@@ -18,6 +18,7 @@ from django.utils import timezone
 from runs.engine import sql
 from runs.engine.claims import owned_ids
 from runs.models import EvaluationRun, MetricResult, RunTask, TaskStatus
+from traces.span_scoring import store_span_results
 
 RESULT_CHUNK = 500
 
@@ -47,6 +48,7 @@ def _json(value) -> str:
 
 
 def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
+    store_span_results(outcomes)  # span-level bindings: one result per span (traces app)
     results = sql.table(MetricResult)
     columns = (
         "run_id, task_id, binding_id, number_value, string_value, reasoning, "
