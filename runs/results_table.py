@@ -27,6 +27,7 @@ from metrics.aggregation import passes
 from runs.columns import BindingColumn, EntryColumn, RunColumns, combined_status, run_columns
 from runs.models import EvaluationRun, MetricResult, RunTask, TaskStatus
 from runs.selectors import RESULT_FIELDS
+from traces.span_scoring import span_results_by_task
 
 PAGE_LIMIT_MAX = 500
 
@@ -51,6 +52,7 @@ class ResultRow:
     status: str
     tasks: list[dict]  # one per entry: status, error, outputs, latency_ms, tokens
     scores: dict[str, ResultCell | None] = field(default_factory=dict)  # binding id -> cell
+    spans: dict[str, list] = field(default_factory=dict)  # binding id -> its span results
 
     def score(self, binding_id) -> ResultCell | None:
         return self.scores.get(str(binding_id))
@@ -69,6 +71,11 @@ class ResultRow:
                     "string_value": cell.string_value if cell else None,
                     "error_description": cell.error_description if cell else "",
                     "passed": cell.passed if cell else None,
+                    **(
+                        {"span_results": self.spans[str(binding.id)]}
+                        if str(binding.id) in self.spans
+                        else {}
+                    ),
                 }
                 for binding in columns.bindings
                 for cell in [self.score(binding.id)]
@@ -397,6 +404,7 @@ def _rows_for_positions(run, columns: RunColumns, positions: list[int]) -> list[
     by_task: dict[int, list[dict]] = {}
     for result in results:
         by_task.setdefault(result["task_id"], []).append(result)
+    span_results = span_results_by_task([t.id for t in tasks])  # span-level metrics
     entry_order = {e.id: e.position for e in columns.entries}
     grouped: dict[int, list[RunTask]] = {}
     for task in tasks:
@@ -417,6 +425,10 @@ def _rows_for_positions(run, columns: RunColumns, positions: list[int]) -> list[
             for result in by_task.get(task.id, []):
                 binding = columns.binding(result["binding_id"])
                 row.scores[str(result["binding_id"])] = cell_for(result, binding)
+            for span in span_results.get(task.id, []):
+                row.spans.setdefault(str(span["binding_id"]), []).append(
+                    {k: v for k, v in span.items() if k not in ("task_id", "binding_id")}
+                )
         rows.append(row)
     return rows
 

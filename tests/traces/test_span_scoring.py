@@ -102,6 +102,16 @@ def test_a_tool_span_metric_over_the_demo_traces_fills_span_level_results(projec
     summary = next(s for s in response.json()["data"] if s["binding_id"] == str(tool_binding.id))
     assert summary["span_summary"]["spans"] == 2
     assert summary["span_summary"]["failing_share"] == 0.5
+    response = api.get(f"/v1/evaluations/{run.id}/results?limit=10")
+    assert response.status_code == 200, response.content
+    paged = [
+        span["number_value"]
+        for row in response.json()["data"]
+        for metric in row["metrics"]
+        if metric["binding_id"] == str(tool_binding.id)
+        for span in metric.get("span_results", [])
+    ]
+    assert sorted(paged) == [0.0, 1.0]
     response = api.get(f"/v1/evaluations/{run.id}/results/download?format=json")
     assert response.status_code == 200
     body = b"".join(response.streaming_content)
