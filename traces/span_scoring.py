@@ -47,12 +47,24 @@ def trace_spans(value) -> list:
     return value if isinstance(value, list) else []
 
 
+def span_type_of(span: dict) -> str:
+    """A span's ``TRACE_SPAN_TYPE_*``: ingested spans carry it; agents may report the short
+    form ("llm", "tool", "retriever", any case)."""
+    raw = str(span.get("type") or "").strip()
+    short = raw.upper().removeprefix("TRACE_SPAN_TYPE_")
+    full = f"TRACE_SPAN_TYPE_{short}"
+    return full if full in SPAN_TARGETS else raw
+
+
 def targeted(value, span_type: str) -> list[tuple[int, dict]]:
-    return [
-        (index, span)
-        for index, span in enumerate(trace_spans(value))
-        if isinstance(span, dict) and span.get("type") == span_type
-    ]
+    """(index in the trace, span) of the spans of ``span_type``, typed in full."""
+    picked = []
+    for index, span in enumerate(trace_spans(value)):
+        if isinstance(span, dict) and span_type_of(span) == span_type:
+            picked.append(
+                (index, span if span.get("type") == span_type else {**span, "type": span_type})
+            )
+    return picked
 
 
 def _error(exc: Exception) -> MetricOutcome:

@@ -165,3 +165,106 @@ def test_the_v1_create_body_rejects_a_bad_span_type_with_a_400(project, owner, a
     assert response.status_code == 400, response.content
     assert "span_type" in response.content.decode()
     assert not EvaluationRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_with_workflow_run_scores_the_agents_reported_spans(project, owner, api):
+    from runs.engine import drainer, planning
+    from tests.runs.conftest import qa_rows
+    from tests.workflows.fake_servers import FakeServer, echo_agent
+    from workflows import services as workflow_services
+
+    version = _dataset(project, owner, qa_rows(2))
+    latency = builtin("span_llm_latency_under")
+    with FakeServer(echo_agent()) as server:
+        agent = _make_agent(project, owner, server.url, workflow_services)
+        run = run_services.run_start(
+            project=project,
+            user=owner,
+            name="agent spans",
+            dataset_version_id=version.id,
+            config=[
+                {
+                    "workflow": {
+                        "id": str(agent.id),
+                        "input_transformer": {"selector": {"question": "$.dataset.question"}},
+                    },
+                    "metrics": [{"id": str(latency.id), "span_type": LLM}],
+                }
+            ],
+        )
+        binding = MetricBinding.objects.get(run=run)
+        assert binding.input_selector == {"trace": "$.workflow.spans"}
+        planning.plan_run(run.id)
+        drainer.drain_run(run.id)
+    # The echo agent reports one short-form "llm" span without a latency: each span's
+    # result says so, and the row result is an error (no span could be scored).
+    spans = list(SpanMetricResult.objects.filter(binding=binding))
+    assert len(spans) == 2 and all(s.span_index == 0 for s in spans)
+    assert all("has no latency" in s.error_description for s in spans)
+    rows = list(MetricResult.objects.filter(binding=binding))
+    assert len(rows) == 2 and all("No span could be scored" in r.error_description for r in rows)
+    response = api.get(f"/v2/gen-ai/evaluation_runs/{run.id}/results?per_page=10")
+    assert response.status_code == 200, response.content
+    for prompt in response.json()["prompts"]:
+        (span,) = prompt["evaluation_trace_spans"]
+        (result,) = span["span_level_metric_results"]
+        assert "has no latency" in result["error_description"] and "number_value" not in result
+
+
+def _dataset(project, owner, rows):
+    from datasets import services as dataset_services
+
+    dataset = dataset_services.dataset_create(project=project, name="QA", user=owner)
+    draft = dataset_services.version_create_draft(dataset=dataset, user=owner)
+    dataset_services.items_add(version=draft, rows=rows)
+    return dataset_services.version_release(version=draft, user=owner)
+
+
+def _make_agent(project, owner, url, workflow_services):
+    from tests.runs.conftest import ANSWER_OUT, QUESTION_IN, http_agent_config
+
+    return workflow_services.workflow_create(
+        project=project,
+        user=owner,
+        name="Agent",
+        kind="http",
+        config=http_agent_config(url),
+        inputs=QUESTION_IN,
+        outputs=ANSWER_OUT,
+    )
+
+
+def test_span_rows_aggregate_by_the_stated_rules():
+    from metrics.scoring import MetricOutcome
+    from traces.span_scoring import SpanScorer
+
+    class Inner:
+        is_async = False
+
+        def score(self, inputs):
+            span = inputs["span"]
+            if span.get("boom"):
+                raise RuntimeError("broken span")
+            return MetricOutcome(number_value=span["value"])
+
+    scorer = SpanScorer(Inner(), "TRACE_SPAN_TYPE_TOOL")
+    trace = {
+        "spans": [
+            {"type": "TRACE_SPAN_TYPE_LLM", "value": 0.0},
+            {"type": "TRACE_SPAN_TYPE_TOOL", "value": 1.0, "span_id": "a"},
+            {"type": "tool", "value": 0.0, "span_id": "b"},
+            {"type": "TRACE_SPAN_TYPE_TOOL", "boom": True},
+        ]
+    }
+    row = scorer.score({"trace": trace})
+    assert row.number_value == 0.5 and not row.not_applicable
+    assert [index for index, *_ in row.spans] == [1, 2, 3]
+    assert row.spans[2][3].error_description == "RuntimeError: broken span"
+    assert row.details["spans"]["failing_share"] == 0.5 and row.details["spans"]["errors"] == 1
+    # No tool span: not applicable (no row result is stored).
+    empty = scorer.score({"trace": {"spans": [{"type": "TRACE_SPAN_TYPE_LLM"}]}})
+    assert empty.not_applicable and empty.number_value is None and not empty.is_error
+    # Only broken spans: the row result is an error.
+    broken = scorer.score({"trace": [{"type": "TRACE_SPAN_TYPE_TOOL", "boom": True}]})
+    assert broken.is_error and "broken span" in broken.error_description
