@@ -232,9 +232,10 @@ def _compare_metric(baseline_binding: BindingColumn, other_binding: BindingColum
     return comparison
 
 
-def runs_compare(*, project, run_ids: list) -> Comparison:
-    """Compare the earliest run (the baseline) with each of the others. All must belong to
-    ``project`` and share one dataset version; raises ValidationError otherwise."""
+def runs_compare(*, project, run_ids: list, baseline_id=None) -> Comparison:
+    """Compare the baseline (``baseline_id``, else the earliest run) with each of the others.
+    All must belong to ``project`` and share one dataset version; raises ValidationError
+    otherwise."""
     ids = list(dict.fromkeys(str(r) for r in run_ids if r))
     if len(ids) < 2:
         raise ValidationError({"runs": ["Pick at least two runs to compare."]})
@@ -254,6 +255,8 @@ def runs_compare(*, project, run_ids: list) -> Comparison:
         raise ValidationError({"runs": ["Unknown run."]})
     # The earliest run is the baseline; the others are the changes being judged.
     runs = sorted((found[i] for i in ids), key=lambda run: (run.queued_at, str(run.id)))
+    if baseline_id is not None and str(baseline_id) in found:
+        runs.sort(key=lambda run: str(run.id) != str(baseline_id))  # stable: baseline first
     versions = {run.dataset_version_id for run in runs}
     if len(versions) > 1:
         raise ValidationError({"runs": ["Runs can only be compared on the same dataset version."]})
