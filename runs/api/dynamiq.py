@@ -193,6 +193,10 @@ def _in_blocks(chunks, size: int = DOWNLOAD_BLOCK):
 
 
 class EvaluationDownloadApi(APIView):
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` names the download format here, not one of DRF's renderers.
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         tags=TAGS,
         parameters=[
