@@ -78,7 +78,8 @@ def live(api, make_dataset, make_agent):
     with FakeServer(agent) as agent_server:
         make_dataset(qa_rows(30))
         make_agent(agent_server.url)
-        with web_server() as base, qcluster():
+        agent.url = agent_server.url
+        with web_server() as base, qcluster(log_name="client-qcluster"):
             agent.base = base
             agent.key = api.raw_key
             yield agent
@@ -144,6 +145,7 @@ def test_a_star_metric_below_its_threshold_exits_1_with_junit_failures_naming_th
 ):
     wrong = [3, 7, 11, 15, 19, 23, 27]
     live.wrong = questions(wrong)
+    live.broken = questions([5, 6])
     config = config_file(tmp_path / "eval.yaml", threshold=0.9)
 
     done = evalsite(
@@ -159,8 +161,14 @@ def test_a_star_metric_below_its_threshold_exits_1_with_junit_failures_naming_th
     assert len(gate) == 1 and "misses the threshold" in gate[0].find("failure").get("message")
     failed_rows = sorted(c.get("name") for c in failed if c.get("classname").endswith(".rows"))
     assert failed_rows == sorted(f"row {i}: Exact match — q{i}" for i in wrong)
+    errors = {
+        c.get("name"): c.find("error").get("message") for c in cases if c.find("error") is not None
+    }
+    assert sorted(errors) == ["row 5: Exact match — q5", "row 6: Exact match — q6"]
+    assert all("500" in message for message in errors.values()), errors
     root = ET.parse(tmp_path / "junit.xml").getroot()  # noqa: S314
-    assert root.get("failures") == str(len(wrong) + 1) and root.get("tests") == "31"
+    assert root.get("failures") == str(len(wrong) + 1) and root.get("errors") == "2"
+    assert root.get("tests") == "31"
 
 
 def test_a_significant_regression_exits_1_and_noise_exits_0(live, tmp_path):
@@ -255,3 +263,39 @@ def test_server_errors_are_one_clear_line(live, tmp_path):
     ]
     assert bad_key.returncode == 2 and "server answered 401" in bad_key.stderr
     assert len(bad_key.stderr.strip().splitlines()) == 1
+
+
+def test_the_gradient_flow_runs_a_test_case_for_each_agent(
+    live, tmp_path, project, owner, make_agent
+):
+    from datasets.models import Dataset
+    from runs import test_cases
+
+    metric = builtin("exact_match")
+    dataset = Dataset.objects.get(name="QA")
+    test_cases.test_case_create(
+        project=project,
+        user=owner,
+        name="Support regression",
+        dataset=dataset,
+        metrics=[str(metric.id)],
+        star_metric={"metric_uuid": str(metric.id), "success_threshold": 0.9},
+    )
+    make_agent(live.url, name="Agent B")
+    live.wrong = questions(range(5))  # both agents call the same fake: 25/30 right
+    job = {"GITLAB_CI": "true", "CI_PROJECT_ID": "7", "CI_PIPELINE_ID": "99", "CI_JOB_NAME": "eval"}
+    args = ["run", "--test-case", "support regression", "--agent", "Agent", "--agent", "Agent B"]
+
+    done = evalsite(
+        *args, "--json", "verdict.json", server=live.base, key=live.key, cwd=tmp_path,
+        CI_JOB_ID="1", **job,
+    )  # fmt: skip
+    retried = evalsite(*args, server=live.base, key=live.key, cwd=tmp_path, CI_JOB_ID="2", **job)
+
+    assert done.returncode == 1, done.stdout + done.stderr  # 25/30 < 0.9 for both agents
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert len(verdict["runs"]) == 2
+    assert {r["status"] for r in verdict["runs"]} == {"succeeded"}
+    assert all(r["pass_status"] is False for r in verdict["runs"])
+    assert retried.returncode == 1
+    assert EvaluationRun.objects.filter(test_case__name="Support regression").count() == 2
