@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from evalsite_client import __version__, ci, reports
@@ -50,8 +51,11 @@ class Parser(argparse.ArgumentParser):
 def _consoles() -> tuple[Console, Console]:
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    # A CI log is not a terminal: rich would assume 80 columns and wrap the tables.
     if not out.is_terminal:
-        out = Console(highlight=False, width=max(out.width, 120))
+        out = Console(highlight=False, width=max(out.width, 140))
+    if not err.is_terminal:
+        err = Console(stderr=True, highlight=False, width=max(err.width, 140))
     return out, err
 
 
@@ -86,7 +90,7 @@ def _num(value) -> str:
 
 
 def metrics_table(run: dict, metrics: list[dict]) -> Table:
-    table = Table(title=f"{run.get('name')}  [{run.get('status')}]", title_justify="left")
+    table = Table(title=escape(f"{run.get('name')}  ({run.get('status')})"), title_justify="left")
     for column in ("metric", "agent", "n", "errors", "mean", "median", "p10", "p90"):
         table.add_column(column, justify="left" if column in ("metric", "agent") else "right")
     table.add_column("threshold", justify="right")
@@ -96,8 +100,8 @@ def metrics_table(run: dict, metrics: list[dict]) -> Table:
         if m.get("is_star"):
             name += " ★"
         table.add_row(
-            name,
-            m.get("workflow_name") or "dataset",
+            escape(name),
+            escape(m.get("workflow_name") or "dataset"),
             _num(m.get("count")),
             _num(m.get("errors")),
             _num(m.get("mean")),
@@ -114,7 +118,7 @@ def comparison_table(comparison: dict) -> Table:
     base = comparison.get("baseline") or {}
     other = comparison.get("evaluation") or {}
     table = Table(
-        title=f"{other.get('name')} vs baseline {base.get('name')} (rows paired by item)",
+        title=escape(f"{other.get('name')} vs baseline {base.get('name')} (rows paired by item)"),
         title_justify="left",
     )
     for column in ("metric", "baseline", "this run", "Δ", "95% CI", "p", "n", "verdict"):
@@ -125,14 +129,14 @@ def comparison_table(comparison: dict) -> Table:
             f"[{s['ci_low']:+.3g}, {s['ci_high']:+.3g}]" if s.get("ci_low") is not None else "—"
         )
         table.add_row(
-            m.get("metric_name") or "",
+            escape(m.get("metric_name") or ""),
             _num(s.get("mean_baseline")),
             _num(s.get("mean_other")),
             "—" if s.get("delta") is None else f"{s['delta']:+.4g}",
             ci_text,
             _num(s.get("p_value")),
             _num(s.get("n")),
-            m.get("verdict_label") or m.get("verdict") or "",
+            escape(m.get("verdict_label") or m.get("verdict") or ""),
         )
     return table
 
@@ -144,10 +148,10 @@ def checks_table(verdict: RunVerdict) -> Table:
     table.add_column("detail")
     if not verdict.completed:
         detail = verdict.run.get("error_description") or ""
-        table.add_row("run finished", f"[red]{verdict.run.get('status')}[/]", detail)
+        table.add_row("run finished", f"[red]{verdict.run.get('status')}[/]", escape(detail))
     for check in verdict.checks:
         result = "[green]pass[/]" if check.passed else "[red bold]FAIL[/]"
-        table.add_row(check.name, result, check.message)
+        table.add_row(escape(check.name), result, escape(check.message))
     return table
 
 

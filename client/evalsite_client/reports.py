@@ -57,11 +57,33 @@ def _short(text: str) -> str:
 class RowOutcome:
     """One row × metric: passed, failed (below the star threshold) or error."""
 
-    __slots__ = ("row", "agent", "metric", "value", "kind", "message", "detail", "label")
+    __slots__ = (
+        "row", "agent", "metric", "value", "kind", "message", "detail", "label", "seconds"
+    )  # fmt: skip
 
-    def __init__(self, row, agent, metric, value, kind, message, detail, label):
+    def __init__(self, row, agent, metric, value, kind, message, detail, label, seconds=None):
         self.row, self.agent, self.metric, self.value = row, agent, metric, value
         self.kind, self.message, self.detail, self.label = kind, message, detail, label
+        self.seconds = seconds
+
+
+CONTEXT_CHARS = 2000
+
+
+def _value_text(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _context(row: dict) -> str:
+    """What a reader of a failing row wants beside the score: the agent's output and the
+    dataset row (each shortened)."""
+    parts = []
+    outputs = (row.get("workflow") or {}).get("outputs")
+    if outputs not in (None, {}, ""):
+        parts.append("workflow output: " + json.dumps(outputs, ensure_ascii=False)[:CONTEXT_CHARS])
+    if row.get("data") not in (None, {}):
+        parts.append("dataset row: " + json.dumps(row["data"], ensure_ascii=False)[:CONTEXT_CHARS])
+    return "\n".join(parts)
 
 
 def row_outcomes(rows: Iterable[dict], verdict: RunVerdict) -> Iterator[RowOutcome]:
@@ -76,10 +98,13 @@ def row_outcomes(rows: Iterable[dict], verdict: RunVerdict) -> Iterator[RowOutco
         task_error = row.get("error") or ""
         failed_task = row.get("status") == "failed"
         cells = list(_metric_cells(row))
+        latency = (row.get("workflow") or {}).get("latency_ms")
+        seconds = latency / 1000 if isinstance(latency, int | float) else None
         if failed_task and not cells:
             yield RowOutcome(
-                position, agent, "workflow", None, "error", task_error or "failed", "", label
-            )
+                position, agent, "workflow", None, "error", task_error or "failed", "", label,
+                seconds,
+            )  # fmt: skip
         for name, cell in cells:
             value = cell.get("number_value")
             if value is None:
@@ -98,10 +123,13 @@ def row_outcomes(rows: Iterable[dict], verdict: RunVerdict) -> Iterator[RowOutco
             ):
                 sign = "≤" if inverted else "≥"
                 kind = "failure"
-                message = f"{name} = {value} misses the threshold ({sign} {threshold})"
+                message = f"{name} = {_value_text(value)} misses the threshold ({sign} {threshold})"
             else:
                 kind, message = "passed", ""
-            yield RowOutcome(position, agent, name, value, kind, message, reasoning, label)
+            detail = reasoning
+            if kind != "passed":
+                detail = "\n\n".join(p for p in (reasoning, _context(row)) if p)
+            yield RowOutcome(position, agent, name, value, kind, message, detail, label, seconds)
 
 
 # --- JUnit --------------------------------------------------------------------------------
@@ -142,6 +170,8 @@ def write_junit(path: str, items: list[tuple[RunVerdict, list[RowOutcome]]]) -> 
             if outcome.label:
                 name += f" — {outcome.label}"
             case = ET.SubElement(suite, "testcase", classname=f"{classname}.{agent}rows", name=name)
+            if outcome.seconds is not None:
+                case.set("time", f"{outcome.seconds:.3f}")
             counts["tests"] += 1
             if outcome.kind == "failure":
                 counts["failures"] += 1
@@ -150,7 +180,7 @@ def write_junit(path: str, items: list[tuple[RunVerdict, list[RowOutcome]]]) -> 
             elif outcome.kind == "error":
                 counts["errors"] += 1
                 element = ET.SubElement(case, "error", message=outcome.message, type="error")
-                element.text = outcome.message
+                element.text = "\n\n".join(p for p in (outcome.message, outcome.detail) if p)
             elif outcome.detail:
                 ET.SubElement(case, "system-out").text = outcome.detail
         for key, value in counts.items():

@@ -147,6 +147,7 @@ def _follow_log(client, runs, *, console, interval, deadline) -> list[dict]:
                     f"({percent}), {failed} failed, {rate_text}, "
                     f"{_eta(done, total, rate)} left",
                     highlight=False,
+                    markup=False,
                 )
                 last_line[run_id] = (time.monotonic(), state)
         if _all_done(runs):
