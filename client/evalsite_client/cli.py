@@ -293,9 +293,8 @@ def cmd_run(args, out: Console, err: Console) -> int:
                 return _fail(err, f"the server refused the config: {detail}", EXIT_USAGE)
             return _fail(err, f"could not start the run: {exc}", EXIT_RUN_FAILED)
         for run_id in run_ids:
-            err.print(
-                f"run {run_id}  {run_url(client.server, {'id': run_id, **client.run(run_id)})}"
-            )
+            url = run_url(client.server, {"id": run_id, **client.run(run_id)})
+            print(f"run {run_id}  {url}", file=sys.stderr, flush=True)
         try:
             runs = follow(
                 client, run_ids, console=err, interval=args.poll_interval, timeout=args.timeout
