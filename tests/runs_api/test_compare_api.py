@@ -130,3 +130,13 @@ def test_another_projects_run_is_a_404(api, start, outsider, other_project):
         == 404
     )
     assert api.get(f"/v1/evaluations/{run.id}/compare", {"baseline": "nope"}).status_code == 404
+
+
+def test_the_schema_documents_the_compare_operation(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    operation = response.json()["paths"]["/v1/evaluations/{evaluation_id}/compare"]["get"]
+    assert operation["operationId"] == "evaluations_compare"
+    [baseline] = [p for p in operation["parameters"] if p["name"] == "baseline"]
+    assert baseline["required"] is True and baseline["in"] == "query"
+    assert {"200", "400", "404"} <= set(operation["responses"])
