@@ -86,11 +86,12 @@ def _follow_live(client, runs, *, console, interval, deadline) -> list[dict]:
         TextColumn("{task.fields[status]}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("rows, [red]{task.fields[failed]} failed"),
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
-        TextColumn("left"),
+        TextColumn("elapsed,"),
         TimeRemainingColumn(),
+        TextColumn("left"),
     )
     with Progress(*columns, console=console, transient=False) as bar:
         tasks = {}
