@@ -24,6 +24,7 @@ from evalsite_client.gate import (
     EXIT_PASS,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
+    Check,
     RunVerdict,
     UsageError,
     describe_change,
@@ -233,6 +234,20 @@ def judge(client: Client, run: dict, args) -> RunVerdict:
     check = star_check(verdict)
     if check is not None:
         verdict.checks.append(check)
+    failed = int((run.get("progress") or {}).get("failed") or 0)
+    if args.max_failed_rows is not None:
+        verdict.checks.append(
+            Check(
+                "failed rows",
+                failed <= args.max_failed_rows,
+                f"{failed} row(s) failed (at most {args.max_failed_rows} allowed)",
+            )
+        )
+    elif failed:
+        verdict.notes.append(
+            f"{failed} row(s) failed; they are errors in the JUnit report "
+            "(--max-failed-rows N fails the gate on them)."
+        )
     fail_on = _split_metrics(args.fail_on_regression)
     if args.baseline:
         try:
@@ -277,6 +292,8 @@ def cmd_run(args, out: Console, err: Console) -> int:
         raise UsageError("--fail-on-regression needs --baseline RUN|latest-passing")
     if args.min_effect < 0:
         raise UsageError("--min-effect must be 0 or more")
+    if args.max_failed_rows is not None and args.max_failed_rows < 0:
+        raise UsageError("--max-failed-rows must be 0 or more")
     env = os.environ
     with _client(args) as client:
         try:
@@ -460,6 +477,13 @@ def build_parser() -> Parser:
         action="append",
         help="fail when one of these metrics is significantly worse than the baseline "
         "(default with --baseline: the star metric); 'star' names the star metric",
+    )
+    gate.add_argument(
+        "--max-failed-rows",
+        type=int,
+        metavar="N",
+        help="fail when more than N rows failed (agent call or task error); default: not "
+        "checked, the failed rows are reported",
     )
     gate.add_argument(
         "--min-effect",

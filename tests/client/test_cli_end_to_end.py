@@ -149,7 +149,7 @@ def test_a_star_metric_below_its_threshold_exits_1_with_junit_failures_naming_th
     config = config_file(tmp_path / "eval.yaml", threshold=0.9)
 
     done = evalsite(
-        "run", "--config", str(config), "--junit", "junit.xml",
+        "run", "--config", str(config), "--junit", "junit.xml", "--max-failed-rows", "1",
         server=live.base, key=live.key, cwd=tmp_path,
     )  # fmt: skip
 
@@ -158,7 +158,10 @@ def test_a_star_metric_below_its_threshold_exits_1_with_junit_failures_naming_th
     cases = junit_cases(tmp_path / "junit.xml")
     failed = [c for c in cases if c.find("failure") is not None]
     gate = [c for c in failed if c.get("classname").endswith(".gate")]
-    assert len(gate) == 1 and "misses the threshold" in gate[0].find("failure").get("message")
+    gate_failures = sorted(c.find("failure").get("message") for c in gate)
+    assert len(gate) == 2
+    assert gate_failures[0] == "2 row(s) failed (at most 1 allowed)"
+    assert "misses the threshold" in gate_failures[1]
     failed_rows = sorted(c.get("name") for c in failed if c.get("classname").endswith(".rows"))
     assert failed_rows == sorted(f"row {i}: Exact match — q{i}" for i in wrong)
     errors = {
@@ -167,8 +170,8 @@ def test_a_star_metric_below_its_threshold_exits_1_with_junit_failures_naming_th
     assert sorted(errors) == ["row 5: Exact match — q5", "row 6: Exact match — q6"]
     assert all("500" in message for message in errors.values()), errors
     root = ET.parse(tmp_path / "junit.xml").getroot()  # noqa: S314
-    assert root.get("failures") == str(len(wrong) + 1) and root.get("errors") == "2"
-    assert root.get("tests") == "31"
+    assert root.get("failures") == str(len(wrong) + 2) and root.get("errors") == "2"
+    assert root.get("tests") == "32"
 
 
 def test_a_significant_regression_exits_1_and_noise_exits_0(live, tmp_path):
