@@ -190,6 +190,8 @@ def _claim(delivery_id) -> WebhookDelivery | None:
     if delivery.attempts >= delivery.max_attempts:
         return None
     now = timezone.now()
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+        return None  # a duplicate of the scheduled retry, early: that one will send it
     changed = WebhookDelivery.objects.filter(
         id=delivery.id, attempts=delivery.attempts, status=delivery.status
     ).update(attempts=delivery.attempts + 1, last_attempt_at=now)
@@ -262,6 +264,30 @@ def _settle(delivery, status, code, error, *, next_attempt_at=None) -> WebhookDe
     log.log(level, "webhook %s %s attempt %s: %s %s", delivery.id, delivery.event,
             delivery.attempts, status, error or code)  # fmt: skip
     return delivery
+
+
+SWEEP_GRACE = timedelta(minutes=2)
+SWEEP_BATCH = 500
+
+
+def deliveries_sweep() -> int:
+    """Queue again the deliveries whose task was lost (the Redis broker loses tasks that were
+    in flight when a worker died): never attempted, or overdue for their retry, by more than
+    a grace period. Sending twice is prevented by the conditional claim."""
+    from django.db.models import Q
+
+    cutoff = timezone.now() - SWEEP_GRACE
+    lost = WebhookDelivery.objects.filter(
+        Q(status=DeliveryStatus.PENDING, attempts=0, created_at__lt=cutoff)
+        | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=cutoff)
+    ).values_list("id", flat=True)[:SWEEP_BATCH]
+    count = 0
+    for delivery_id in lost:
+        _enqueue(delivery_id)
+        count += 1
+    if count:
+        log.warning("webhooks: re-queued %d delivery task(s) that were lost", count)
+    return count
 
 
 def _schedule_retry(delivery_id, next_at) -> None:

@@ -11,3 +11,7 @@ def webhook_run_events(run_id: str) -> int:
 
 def webhook_deliver(delivery_id: str) -> None:
     services.delivery_attempt(delivery_id=delivery_id)
+
+
+def webhook_sweep() -> int:
+    return services.deliveries_sweep()

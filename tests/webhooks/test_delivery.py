@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from tests.workflows.fake_servers import FakeServer, Reply
@@ -40,6 +41,13 @@ def one_event(endpoint, event=Event.RUN_FINISHED) -> WebhookDelivery:
         data={"run": {"id": "r-1", "status": "succeeded"}},
     )
     return WebhookDelivery.objects.get(endpoint=endpoint, event_id=event_id)
+
+
+def due(delivery) -> None:
+    """Move the next attempt's time to now, as if the backoff had passed."""
+    WebhookDelivery.objects.filter(id=delivery.id, next_attempt_at__isnull=False).update(
+        next_attempt_at=timezone.now()
+    )
 
 
 def retry_schedules(delivery) -> list[Schedule]:
@@ -92,6 +100,9 @@ def test_a_500_is_retried_later_with_backoff_and_then_delivered(make_endpoint, s
         delay = (retry.next_run - delivery.last_attempt_at).total_seconds()
         assert 29 <= delay <= 31
 
+        webhook_deliver(str(delivery.id))  # early (a duplicate task): nothing is sent
+        assert len(receiver.requests) == 1
+        due(delivery)
         webhook_deliver(str(delivery.id))  # what the schedule runs when it is due
         delivery.refresh_from_db()
         assert len(receiver.requests) == 2
@@ -112,6 +123,7 @@ def test_it_stops_after_the_last_attempt(make_endpoint, settings):
         for _ in range(5):  # more calls than attempts: the extra ones send nothing
             webhook_deliver(str(delivery.id))
             delivery.refresh_from_db()
+            due(delivery)
             if delivery.next_attempt_at:
                 delays.append(
                     round((delivery.next_attempt_at - delivery.last_attempt_at).total_seconds())
@@ -177,3 +189,27 @@ def test_an_event_is_delivered_once_per_endpoint_even_when_raised_twice(make_end
             project_id=endpoint.project_id, event=Event.RUN_FINISHED, event_id=event_id, data={}
         )
     assert WebhookDelivery.objects.filter(endpoint=endpoint).count() == 1
+
+
+def test_the_sweep_requeues_lost_deliveries_only(make_endpoint):
+    from datetime import timedelta
+
+    from webhooks.services import deliveries_sweep
+
+    endpoint, _ = make_endpoint("http://127.0.0.1:9/hook")
+    lost, fresh, overdue, done = (one_event(endpoint) for _ in range(4))
+    old = timezone.now() - timedelta(minutes=10)
+    WebhookDelivery.objects.filter(id=lost.id).update(created_at=old)
+    WebhookDelivery.objects.filter(id=overdue.id).update(
+        status=DeliveryStatus.RETRYING, attempts=1, next_attempt_at=old
+    )
+    WebhookDelivery.objects.filter(id=done.id).update(
+        status=DeliveryStatus.SUCCEEDED, created_at=old
+    )
+    before = OrmQ.objects.count()
+
+    assert deliveries_sweep() == 2
+
+    queued = [q.task for q in OrmQ.objects.order_by("id")][before:]
+    assert sorted(t["args"][0] for t in queued) == sorted([str(lost.id), str(overdue.id)])
+    assert fresh.status == DeliveryStatus.PENDING
