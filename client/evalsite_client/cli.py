@@ -27,8 +27,11 @@ from evalsite_client.gate import (
     Check,
     RunVerdict,
     UsageError,
+    compared_runs,
     describe_change,
     exit_code,
+    metric_name,
+    metric_stats,
     regression_checks,
     star_check,
 )
@@ -116,8 +119,7 @@ def metrics_table(run: dict, metrics: list[dict]) -> Table:
 
 
 def comparison_table(comparison: dict) -> Table:
-    base = comparison.get("baseline") or {}
-    other = comparison.get("evaluation") or {}
+    base, other = compared_runs(comparison)
     table = Table(
         title=escape(f"{other.get('name')} vs baseline {base.get('name')} (rows paired by item)"),
         title_justify="left",
@@ -125,12 +127,12 @@ def comparison_table(comparison: dict) -> Table:
     for column in ("metric", "baseline", "this run", "Δ", "95% CI", "p", "n", "verdict"):
         table.add_column(column, justify="left" if column in ("metric", "verdict") else "right")
     for m in comparison.get("metrics") or []:
-        s = m.get("statistics") or {}
+        s = metric_stats(m)
         ci_text = (
             f"[{s['ci_low']:+.3g}, {s['ci_high']:+.3g}]" if s.get("ci_low") is not None else "—"
         )
         table.add_row(
-            escape(m.get("metric_name") or ""),
+            escape(metric_name(m)),
             _num(s.get("mean_baseline")),
             _num(s.get("mean_other")),
             "—" if s.get("delta") is None else f"{s['delta']:+.4g}",

@@ -54,6 +54,30 @@ class RunVerdict:
         return next((m for m in self.metrics if m.get("is_star")), None)
 
 
+# A comparison metric: its name, id and statistics, whether the server nests them
+# ({"metric": {"id", "name"}, ...figures}) or not ({"metric_name", "statistics": {...}}).
+
+
+def metric_name(metric: dict) -> str:
+    return str(metric.get("metric_name") or (metric.get("metric") or {}).get("name") or "")
+
+
+def metric_id(metric: dict) -> str:
+    return str(metric.get("metric_id") or (metric.get("metric") or {}).get("id") or "")
+
+
+def metric_stats(metric: dict) -> dict:
+    stats = metric.get("statistics")
+    return stats if isinstance(stats, dict) else metric
+
+
+def compared_runs(comparison: dict) -> tuple[dict, dict]:
+    """(baseline, candidate) references of a comparison."""
+    return comparison.get("baseline") or {}, (
+        comparison.get("evaluation") or comparison.get("other") or {}
+    )
+
+
 def _number(value) -> str:
     if value is None:
         return "—"
@@ -87,20 +111,18 @@ def matching_metrics(comparison: dict, wanted: str) -> list[dict]:
     metrics = comparison.get("metrics") or []
     if wanted_folded in ("star", "*star*"):
         return [m for m in metrics if m.get("is_star")]
-    exact = [m for m in metrics if str(m.get("metric_name", "")).casefold() == wanted_folded]
+    exact = [m for m in metrics if metric_name(m).casefold() == wanted_folded]
     if exact:
         return exact
-    by_id = [m for m in metrics if str(m.get("metric_id")) == wanted.strip()]
+    by_id = [m for m in metrics if metric_id(m) == wanted.strip()]
     if by_id:
         return by_id
-    return [
-        m for m in metrics if str(m.get("metric_name", "")).casefold().startswith(wanted_folded)
-    ]
+    return [m for m in metrics if metric_name(m).casefold().startswith(wanted_folded)]
 
 
 def regression_checks(comparison: dict, *, fail_on: list[str], min_effect: float) -> list[Check]:
     checks = []
-    names = [m.get("metric_name") for m in comparison.get("metrics") or []]
+    names = [metric_name(m) for m in comparison.get("metrics") or []]
     for wanted in fail_on:
         found = matching_metrics(comparison, wanted)
         if not found:
@@ -115,9 +137,9 @@ def regression_checks(comparison: dict, *, fail_on: list[str], min_effect: float
 
 
 def regression_check(metric: dict, *, min_effect: float) -> Check:
-    stats = metric.get("statistics") or {}
+    stats = metric_stats(metric)
     delta = stats.get("delta")
-    label = f"no regression in {metric.get('metric_name')}"
+    label = f"no regression in {metric_name(metric)}"
     if metric.get("agent"):
         label += f" ({metric['agent']})"
     described = describe_change(metric)
@@ -135,7 +157,7 @@ def regression_check(metric: dict, *, min_effect: float) -> Check:
 
 
 def describe_change(metric: dict) -> str:
-    stats = metric.get("statistics") or {}
+    stats = metric_stats(metric)
     parts = [
         f"{_number(stats.get('mean_baseline'))} → {_number(stats.get('mean_other'))}",
         f"Δ {_signed(stats.get('delta'))}",

@@ -10,7 +10,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from evalsite_client.gate import RunVerdict, describe_change, exit_code
+from evalsite_client.gate import (
+    RunVerdict,
+    describe_change,
+    exit_code,
+    metric_name,
+    metric_stats,
+)
 
 MARKDOWN_FAILED_ROWS = 20
 PREVIEW = 80
@@ -251,7 +257,7 @@ def markdown(items: list[tuple[RunVerdict, list[RowOutcome]]], *, server: str) -
                 "| --- | --- | --- | --- | --- | --- | --- |",
             ]
             for m in verdict.comparison.get("metrics") or []:
-                s = m.get("statistics") or {}
+                s = metric_stats(m)
                 ci = (
                     f"[{s['ci_low']:+.3g}, {s['ci_high']:+.3g}]"
                     if s.get("ci_low") is not None
@@ -259,7 +265,7 @@ def markdown(items: list[tuple[RunVerdict, list[RowOutcome]]], *, server: str) -
                 )
                 delta = f"{s['delta']:+.4g}" if s.get("delta") is not None else "—"
                 lines.append(
-                    f"| {_cell(m.get('metric_name'))} | {_cell(s.get('mean_baseline'))} | "
+                    f"| {_cell(metric_name(m))} | {_cell(s.get('mean_baseline'))} | "
                     f"{_cell(s.get('mean_other'))} | {delta} | {ci} | {_cell(s.get('p_value'))} | "
                     f"{_cell(m.get('verdict_label'))} (n={s.get('n')}) |"
                 )
