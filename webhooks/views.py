@@ -1,5 +1,6 @@
 """The project's webhook settings: endpoints, their delivery log, and "Send test event".
-Project admins manage endpoints; editors and viewers do not see this page."""
+Every member sees the endpoints and the log; only project admins add, test, disable or
+delete endpoints."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from projects.access import project_for_user
+from projects.access import can, project_for_user
 from projects.models import Role
 from webhooks import services
 from webhooks.forms import EndpointForm
@@ -26,7 +27,8 @@ def _endpoint(request, project_id, endpoint_id):
 
 @require_http_methods(["GET", "POST"])
 def webhook_settings(request: HttpRequest, project_id) -> HttpResponse:
-    project = project_for_user(request.user, project_id, role=Role.ADMIN)
+    role = Role.ADMIN if request.method == "POST" else Role.VIEWER
+    project = project_for_user(request.user, project_id, role=role)
     form = EndpointForm(request.POST or None)
     new_secret = None
     status = 200
@@ -63,6 +65,7 @@ def webhook_settings(request: HttpRequest, project_id) -> HttpResponse:
             "deliveries": deliveries,
             "new_secret": new_secret,
             "signature_header": HEADER,
+            "can_admin": can(request.user, project, Role.ADMIN),
         },
         status=status,
     )

@@ -66,14 +66,27 @@ def test_send_test_event_delivers_and_the_log_shows_it(web, project):
     assert "webhook.test" in log and "Delivered" in log and "202" in log and "2 / 5" in log
 
 
-def test_only_project_admins_see_webhooks(project, viewer_web, outsider_web, editor):
+def test_members_see_the_log_and_only_admins_change_endpoints(
+    web, project, viewer_web, outsider_web, editor
+):
+    web.post(page(project), {"url": "http://127.0.0.1:9/hook", "events": ["run.finished"]})
+    endpoint = WebhookEndpoint.objects.get()
     editor_web = Client()
     editor_web.force_login(editor)
 
-    assert viewer_web.get(page(project)).status_code == 403
-    assert editor_web.get(page(project)).status_code == 403
+    seen = viewer_web.get(page(project))
+    assert seen.status_code == 200
+    body = seen.content.decode()
+    assert "http://127.0.0.1:9/hook" in body and "Add endpoint" not in body
+    assert "Send test event" not in body
+    assert editor_web.post(page(project), {"url": "http://127.0.0.1:9/x"}).status_code == 403
+    for action in ("send_test", "toggle", "delete"):
+        url = reverse(f"webhooks:{action}", args=[project.pk, endpoint.pk])
+        assert viewer_web.post(url).status_code == 403
+        assert editor_web.post(url).status_code == 403
     assert outsider_web.get(page(project)).status_code == 404
-    assert not WebhookEndpoint.objects.exists()
+    assert WebhookEndpoint.objects.count() == 1 and not WebhookDelivery.objects.exists()
+    assert WebhookEndpoint.objects.get().is_active
 
 
 def test_the_admin_lists_endpoints_and_deliveries_without_the_secret(web, project, owner):
