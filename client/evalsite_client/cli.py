@@ -323,14 +323,14 @@ def cmd_run(args, out: Console, err: Console) -> int:
         items = []
         for run in runs:
             verdict = judge(client, run, args)
-            outcomes = []
-            if args.junit or args.markdown or args.json:
-                outcomes = (
-                    list(reports.row_outcomes(client.result_rows(run["id"]), verdict))
-                    if run.get("status") != "canceled"
-                    else []
+            wanted = bool(args.junit or args.markdown or args.json)
+            if wanted and run.get("status") != "canceled":
+                report = reports.collect(
+                    client.result_rows(run["id"]), verdict, junit=bool(args.junit)
                 )
-            items.append((verdict, outcomes))
+            else:
+                report = reports.empty(verdict)
+            items.append((verdict, report))
             out.print(metrics_table(run, verdict.metrics))
             if verdict.comparison:
                 out.print(comparison_table(verdict.comparison))
@@ -345,6 +345,8 @@ def cmd_run(args, out: Console, err: Console) -> int:
                 handle.write(reports.markdown(items, server=client.server) + "\n")
         if args.json:
             reports.write_json(args.json, reports.verdict_json(items, server=client.server))
+        for _, report in items:
+            report.close()
         summary = {
             EXIT_PASS: "[green bold]gate passed[/]",
             EXIT_GATE_FAILED: "[red bold]gate failed[/]",

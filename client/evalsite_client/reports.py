@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-import xml.etree.ElementTree as ET
+import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
 
 from evalsite_client.gate import (
     RunVerdict,
@@ -19,6 +22,7 @@ from evalsite_client.gate import (
 )
 
 MARKDOWN_FAILED_ROWS = 20
+KEEP_FAILING = 1000  # failing rows kept for the Markdown and JSON reports
 PREVIEW = 80
 
 
@@ -140,62 +144,164 @@ def row_outcomes(rows: Iterable[dict], verdict: RunVerdict) -> Iterator[RowOutco
 
 # --- JUnit --------------------------------------------------------------------------------
 
+# Characters XML 1.0 cannot carry (an agent's reply may hold any of them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(value) -> str:
+    return escape(_NOT_XML.sub("\ufffd", str(value)))
+
+
+def _xml_attr(value) -> str:
+    return quoteattr(_NOT_XML.sub("\ufffd", str(value)))
+
+
+def _case(classname: str, name: str, *, kind: str = "passed", message: str = "", text: str = "",
+          kind_type: str = "", seconds: float | None = None) -> str:  # fmt: skip
+    time = f" time={_xml_attr(f'{seconds:.3f}')}" if seconds is not None else ""
+    head = f"    <testcase classname={_xml_attr(classname)} name={_xml_attr(name)}{time}"
+    if kind == "passed":
+        if not text:
+            return head + " />\n"
+        return f"{head}>\n      <system-out>{_xml_text(text)}</system-out>\n    </testcase>\n"
+    tag = "failure" if kind == "failure" else "error"
+    return (
+        f"{head}>\n      <{tag} message={_xml_attr(message)} type={_xml_attr(kind_type)}>"
+        f"{_xml_text(text or message)}</{tag}>\n    </testcase>\n"
+    )
+
 
 def _suite_name(verdict: RunVerdict) -> str:
     return f"evalsite: {verdict.run.get('name') or verdict.run.get('id')}"
 
 
-def write_junit(path: str, items: list[tuple[RunVerdict, list[RowOutcome]]]) -> None:
-    root = ET.Element("testsuites", name="evalsite")
-    totals = {"tests": 0, "failures": 0, "errors": 0}
-    for verdict, outcomes in items:
-        suite = ET.SubElement(root, "testsuite", name=_suite_name(verdict))
-        props = ET.SubElement(suite, "properties")
-        for key in ("id", "status", "pass_status", "dataset_version_id"):
-            ET.SubElement(
-                props, "property", name=f"evalsite.{key}", value=str(verdict.run.get(key))
+def _classname(verdict: RunVerdict) -> str:
+    return f"evalsite.{verdict.run.get('name') or 'run'}"
+
+
+class RowReport:
+    """The row outcomes of one run, in one pass and bounded memory: counts, the first failing
+    rows (for Markdown and JSON), and, when a JUnit file is wanted, its test cases spooled
+    to a temporary file (a 100,000-row run is never held in memory)."""
+
+    def __init__(self, verdict: RunVerdict, *, junit: bool, keep: int | None = None):
+        self.verdict = verdict
+        self.keep = KEEP_FAILING if keep is None else keep
+        self.tests = self.failures = self.errors = 0
+        self.failing: list[RowOutcome] = []
+        self.failing_total = 0
+        # Closed by close(), after the report is written.
+        self.cases = tempfile.TemporaryFile("w+", encoding="utf-8") if junit else None  # noqa: SIM115
+
+    def add(self, outcome: RowOutcome) -> None:
+        self.tests += 1
+        if outcome.kind == "failure":
+            self.failures += 1
+        elif outcome.kind == "error":
+            self.errors += 1
+        if outcome.kind != "passed":
+            self.failing_total += 1
+            if len(self.failing) < self.keep:
+                self.failing.append(outcome)
+        if self.cases is None:
+            return
+        agent = f"{outcome.agent}." if outcome.agent else ""
+        name = f"row {outcome.row}: {outcome.metric}"
+        if outcome.label:
+            name += f" — {outcome.label}"
+        if outcome.kind == "error":
+            text = "\n\n".join(p for p in (outcome.message, outcome.detail) if p)
+        else:
+            text = outcome.detail
+        self.cases.write(
+            _case(
+                f"{_classname(self.verdict)}.{agent}rows",
+                name,
+                kind=outcome.kind,
+                message=outcome.message,
+                text=text,
+                kind_type="threshold" if outcome.kind == "failure" else "error",
+                seconds=outcome.seconds,
             )
-        counts = {"tests": 0, "failures": 0, "errors": 0}
-        classname = f"evalsite.{verdict.run.get('name') or 'run'}"
+        )
+
+    def close(self) -> None:
+        if self.cases is not None:
+            self.cases.close()
+
+
+def collect(rows: Iterable[dict], verdict: RunVerdict, *, junit: bool) -> RowReport:
+    report = RowReport(verdict, junit=junit)
+    for outcome in row_outcomes(rows, verdict):
+        report.add(outcome)
+    return report
+
+
+def empty(verdict: RunVerdict) -> RowReport:
+    """No rows (a canceled run, or no report asked for)."""
+    return RowReport(verdict, junit=False)
+
+
+def write_junit(path: str, items: list[tuple[RunVerdict, RowReport]]) -> None:
+    suites = []
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    for verdict, report in items:
+        classname = _classname(verdict)
+        gate_cases = []
+        counts = {"tests": report.tests, "failures": report.failures, "errors": report.errors}
         for check in verdict.checks:
-            case = ET.SubElement(suite, "testcase", classname=f"{classname}.gate", name=check.name)
             counts["tests"] += 1
             if not check.passed:
                 counts["failures"] += 1
-                failure = ET.SubElement(case, "failure", message=check.message, type="gate")
-                failure.text = check.message
+            gate_cases.append(
+                _case(
+                    f"{classname}.gate",
+                    check.name,
+                    kind="passed" if check.passed else "failure",
+                    message=check.message,
+                    kind_type="gate",
+                )
+            )
         if not verdict.completed:
-            case = ET.SubElement(suite, "testcase", classname=f"{classname}.gate", name="run")
             counts["tests"] += 1
             counts["errors"] += 1
             message = f"run {verdict.run.get('status')}: {verdict.run.get('error_description', '')}"
-            ET.SubElement(case, "error", message=message.strip(), type="run").text = message
-        for outcome in outcomes:
-            agent = f"{outcome.agent}." if outcome.agent else ""
-            name = f"row {outcome.row}: {outcome.metric}"
-            if outcome.label:
-                name += f" — {outcome.label}"
-            case = ET.SubElement(suite, "testcase", classname=f"{classname}.{agent}rows", name=name)
-            if outcome.seconds is not None:
-                case.set("time", f"{outcome.seconds:.3f}")
-            counts["tests"] += 1
-            if outcome.kind == "failure":
-                counts["failures"] += 1
-                element = ET.SubElement(case, "failure", message=outcome.message, type="threshold")
-                element.text = outcome.detail or outcome.message
-            elif outcome.kind == "error":
-                counts["errors"] += 1
-                element = ET.SubElement(case, "error", message=outcome.message, type="error")
-                element.text = "\n\n".join(p for p in (outcome.message, outcome.detail) if p)
-            elif outcome.detail:
-                ET.SubElement(case, "system-out").text = outcome.detail
+            gate_cases.append(
+                _case(
+                    f"{classname}.gate",
+                    "run",
+                    kind="error",
+                    message=message.strip(),
+                    kind_type="run",
+                )  # fmt: skip
+            )
         for key, value in counts.items():
-            suite.set(key, str(value))
             totals[key] += value
-    for key, value in totals.items():
-        root.set(key, str(value))
-    ET.indent(root)
-    Path(path).write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
+        suites.append((verdict, report, counts, gate_cases))
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("<?xml version='1.0' encoding='utf-8'?>\n")
+        out.write(
+            f'<testsuites name="evalsite" tests="{totals["tests"]}" '
+            f'failures="{totals["failures"]}" errors="{totals["errors"]}">\n'
+        )
+        for verdict, report, counts, gate_cases in suites:
+            out.write(
+                f'  <testsuite name={_xml_attr(_suite_name(verdict))} tests="{counts["tests"]}" '
+                f'failures="{counts["failures"]}" errors="{counts["errors"]}">\n'
+                "    <properties>\n"
+            )
+            for key in ("id", "status", "pass_status", "dataset_version_id"):
+                out.write(
+                    f"      <property name={_xml_attr('evalsite.' + key)} "
+                    f"value={_xml_attr(verdict.run.get(key))} />\n"
+                )
+            out.write("    </properties>\n")
+            out.writelines(gate_cases)
+            if report.cases is not None:
+                report.cases.seek(0)
+                shutil.copyfileobj(report.cases, out)
+            out.write("  </testsuite>\n")
+        out.write("</testsuites>\n")
 
 
 # --- Markdown -----------------------------------------------------------------------------
@@ -209,12 +315,12 @@ def _cell(value) -> str:
     return str(value).replace("|", "\\|")
 
 
-def markdown(items: list[tuple[RunVerdict, list[RowOutcome]]], *, server: str) -> str:
+def markdown(items: list[tuple[RunVerdict, RowReport]], *, server: str) -> str:
     verdicts = [v for v, _ in items]
     code = exit_code(verdicts)
     title = {0: "passed", 1: "gate failed", 2: "run failed"}.get(code, "error")
     lines = [f"## evalsite: {title}", ""]
-    for verdict, outcomes in items:
+    for verdict, report in items:
         run = verdict.run
         link = f"{server}/projects/{run.get('project_id')}/evaluations/{run.get('id')}/"
         mark = "✅" if verdict.passed else "❌"
@@ -270,14 +376,17 @@ def markdown(items: list[tuple[RunVerdict, list[RowOutcome]]], *, server: str) -
                     f"{_cell(m.get('verdict_label'))} (n={s.get('n')}) |"
                 )
             lines.append("")
-        failing = [o for o in outcomes if o.kind != "passed"]
-        if failing:
-            lines += [f"{len(failing)} failing row result(s):", ""]
-            for o in failing[:MARKDOWN_FAILED_ROWS]:
+        if report.failing_total:
+            lines += [
+                f"{report.failing_total} row result(s) below the star threshold or in error:",
+                "",
+            ]
+            listed = report.failing[:MARKDOWN_FAILED_ROWS]
+            for o in listed:
                 label = f" — {_cell(o.label)}" if o.label else ""
                 lines.append(f"- row {o.row}, {_cell(o.metric)}{label}: {_cell(o.message)}")
-            if len(failing) > MARKDOWN_FAILED_ROWS:
-                lines.append(f"- … and {len(failing) - MARKDOWN_FAILED_ROWS} more")
+            if report.failing_total > len(listed):
+                lines.append(f"- … and {report.failing_total - len(listed)} more")
             lines.append("")
     return "\n".join(lines)
 
@@ -289,7 +398,7 @@ def notes_md(verdict: RunVerdict) -> list[str]:
 # --- JSON ---------------------------------------------------------------------------------
 
 
-def verdict_json(items: list[tuple[RunVerdict, list[RowOutcome]]], *, server: str) -> dict:
+def verdict_json(items: list[tuple[RunVerdict, RowReport]], *, server: str) -> dict:
     verdicts = [v for v, _ in items]
     code = exit_code(verdicts)
     return {
@@ -321,11 +430,11 @@ def verdict_json(items: list[tuple[RunVerdict, list[RowOutcome]]], *, server: st
                         "kind": o.kind,
                         "message": o.message,
                     }
-                    for o in outcomes
-                    if o.kind != "passed"
+                    for o in report.failing
                 ],
+                "failing_rows_total": report.failing_total,
             }
-            for v, outcomes in items
+            for v, report in items
         ],
     }
 
@@ -335,6 +444,7 @@ def write_json(path: str, body: dict) -> None:
 
 
 __all__ = [
+    "collect",
     "describe_change",
     "markdown",
     "row_outcomes",
