@@ -93,8 +93,7 @@ def previous_passing_run(run: EvaluationRun) -> EvaluationRun | None:
 
 def star_regression(run: EvaluationRun) -> tuple[EvaluationRun, dict] | None:
     """The previous passing run and the star metric's comparison, when it regressed."""
-    from runs.api.compare import comparison_body
-    from runs.compare import runs_compare
+    from runs.api.compare import comparison_for_gate
 
     if run.status not in COMPLETED or run.star_binding_id is None:
         return None
@@ -102,12 +101,9 @@ def star_regression(run: EvaluationRun) -> tuple[EvaluationRun, dict] | None:
     if baseline is None:
         return None
     try:
-        comparison = runs_compare(
-            project=run.project, run_ids=[baseline.id, run.id], baseline_id=baseline.id
-        )
+        body = comparison_for_gate(baseline=baseline, run=run)
     except ValidationError:
         return None
-    body = comparison_body(comparison.pairs[0])
     star = next((m for m in body["metrics"] if m["is_star"]), None)
     if star is None or star["verdict"] != "regressed":
         return None

@@ -1,9 +1,11 @@
-"""``GET /v1/evaluations/{id}/compare?baseline=<id>``: the compare page as JSON.
+"""``GET /v1/evaluations/{id}/compare?baseline=<id>``: the compare page's comparison as JSON.
 
-The statistics come from ``runs.compare.runs_compare`` (the function the compare page calls)
-and are passed through as that module computes them: every key of a paired difference
-(``Delta.as_dict()``), the verdict and its label. This view only finds the two runs through
-the access rules and shapes the answer; it never judges significance itself.
+The comparison is ``runs.compare.runs_compare_pair`` (the statistics the compare page shows:
+the paired sign-flip test, its minimum number of paired rows, interval, effect size and
+verdict), passed through as that function returns it. This view only finds both runs
+through the access rules, explains why two runs cannot be compared, and adds what a build
+gate needs besides: each run's status and ``pass_status``, and which metric is the run's
+star metric.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from runs.api.lookups import run_for_user
-from runs.compare import runs_compare
+from runs.columns import run_columns
+from runs.compare import runs_compare_pair
+
+VERDICTS = ["improved", "regressed", "no_significant_change", "not_enough_data"]
 
 
 class DeltaOut(serializers.Serializer):
-    """A paired difference, candidate minus baseline (``runs.compare``'s figures)."""
+    """A paired difference, candidate minus baseline, as ``runs.compare`` computes it."""
 
     n = serializers.IntegerField(help_text="Rows with a value in both runs (paired by item).")
     mean_baseline = serializers.FloatField(allow_null=True)
@@ -28,7 +33,13 @@ class DeltaOut(serializers.Serializer):
     delta = serializers.FloatField(allow_null=True, help_text="Mean per-row difference.")
     ci_low = serializers.FloatField(allow_null=True)
     ci_high = serializers.FloatField(allow_null=True)
+    confidence = serializers.FloatField()
     p_value = serializers.FloatField(allow_null=True)
+    effect_size_dz = serializers.FloatField(allow_null=True, help_text="Cohen's d_z.")
+    test = serializers.CharField(help_text="The test that gave the p-value.")
+    method = serializers.CharField(allow_null=True)
+    min_paired_rows = serializers.IntegerField()
+    enough_rows = serializers.BooleanField()
     significant = serializers.BooleanField()
 
 
@@ -39,19 +50,20 @@ class RowChangeOut(serializers.Serializer):
     change = serializers.FloatField(help_text="Signed so that positive is better.")
 
 
-class MetricComparisonOut(serializers.Serializer):
-    metric_id = serializers.UUIDField()
-    metric_name = serializers.CharField()
+class ComparedMetricOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    baseline_version = serializers.IntegerField()
+    other_version = serializers.IntegerField()
     inverted = serializers.BooleanField(help_text="Lower is better.")
+
+
+class MetricComparisonOut(DeltaOut):
+    metric = ComparedMetricOut()
     agent = serializers.CharField()
     is_star = serializers.BooleanField(help_text="The candidate run's star metric.")
-    baseline_binding_id = serializers.UUIDField()
-    binding_id = serializers.UUIDField()
-    verdict = serializers.ChoiceField(
-        choices=["improved", "regressed", "no_significant_change", "not_enough_data"]
-    )
+    verdict = serializers.ChoiceField(choices=VERDICTS)
     verdict_label = serializers.CharField()
-    statistics = DeltaOut()
     improved_rows = serializers.IntegerField()
     regressed_rows = serializers.IntegerField()
     regressions = RowChangeOut(many=True, help_text="The largest per-row regressions.")
@@ -67,65 +79,34 @@ class RunRefOut(serializers.Serializer):
 
 class ComparisonOut(serializers.Serializer):
     baseline = RunRefOut()
-    evaluation = RunRefOut()
+    other = RunRefOut(help_text="The run being judged (the one in the path).")
     dataset_version_id = serializers.UUIDField()
+    test = serializers.DictField(help_text="The test's name, alpha, minimum paired rows, …")
     metrics = MetricComparisonOut(many=True)
     latency_ms = DeltaOut()
     input_tokens = DeltaOut()
     output_tokens = DeltaOut()
 
 
-def _run_ref(run) -> dict:
-    return {
-        "id": str(run.id),
-        "name": run.name,
-        "status": run.status,
-        "pass_status": run.pass_status,
-    }
+def comparison_for_gate(*, baseline, run) -> dict:
+    """``runs_compare_pair`` for ``run`` against ``baseline``, with the runs' status and
+    pass status and each metric's ``is_star`` (the shape this endpoint answers)."""
+    body = runs_compare_pair(project=run.project, baseline_id=baseline.id, other_id=run.id)
+    for key, which in (("baseline", baseline), ("other", run)):
+        body[key] = {**body[key], "status": which.status, "pass_status": which.pass_status}
+    star = next((b for b in run_columns(run).bindings if b.is_star), None)
+    for metric in body["metrics"]:
+        metric["is_star"] = (
+            star is not None
+            and metric["metric"]["id"] == str(star.metric_id)
+            and metric["agent"] == star.agent_label
+        )
+    return body
 
 
-def _row_change(change) -> dict:
-    return {
-        "position": change.position,
-        "baseline": change.baseline,
-        "other": change.other,
-        "change": change.change,
-    }
-
-
-def _metric_out(metric, *, star_binding_id) -> dict:
-    return {
-        "metric_id": str(metric.baseline_binding.metric_id),
-        "metric_name": metric.name,
-        "inverted": metric.inverted,
-        "agent": metric.agent,
-        "is_star": star_binding_id is not None
-        and str(metric.other_binding.id) == str(star_binding_id),
-        "baseline_binding_id": str(metric.baseline_binding.id),
-        "binding_id": str(metric.other_binding.id),
-        "verdict": metric.verdict,
-        "verdict_label": metric.verdict_label,
-        "statistics": metric.delta.as_dict(),
-        "improved_rows": metric.improved_rows,
-        "regressed_rows": metric.regressed_rows,
-        "regressions": [_row_change(c) for c in metric.regressions],
-        "improvements": [_row_change(c) for c in metric.improvements],
-    }
-
-
-def comparison_body(pair) -> dict:
-    """One baseline/candidate pair of ``runs_compare`` as the API answers it."""
-    return {
-        "baseline": _run_ref(pair.baseline),
-        "evaluation": _run_ref(pair.other),
-        "dataset_version_id": str(pair.other.dataset_version_id),
-        "metrics": [
-            _metric_out(m, star_binding_id=pair.other.star_binding_id) for m in pair.metrics
-        ],
-        "latency_ms": pair.latency.as_dict(),
-        "input_tokens": pair.input_tokens.as_dict(),
-        "output_tokens": pair.output_tokens.as_dict(),
-    }
+def _version_label(run) -> str:
+    version = run.dataset_version
+    return f'"{version.dataset.name}" version {version.number}'
 
 
 class EvaluationCompareApi(APIView):
@@ -149,8 +130,8 @@ class EvaluationCompareApi(APIView):
         },
         operation_id="evaluations_compare",
         description="The paired comparison of the compare page: rows are paired by dataset "
-        "item and each metric's change is judged on per-row differences (candidate minus "
-        "baseline), with the test, n and verdict the page shows.",
+        "item and each metric's change is judged on per-row differences (this run minus the "
+        "baseline) with the test, minimum n, interval, effect size and verdict the page shows.",
     )
     def get(self, request, evaluation_id):
         baseline_id = (request.query_params.get("baseline") or "").strip()
@@ -171,12 +152,4 @@ class EvaluationCompareApi(APIView):
                     ]
                 }
             )
-        comparison = runs_compare(
-            project=run.project, run_ids=[baseline.id, run.id], baseline_id=baseline.id
-        )
-        return Response(comparison_body(comparison.pairs[0]))
-
-
-def _version_label(run) -> str:
-    version = run.dataset_version
-    return f'"{version.dataset.name}" version {version.number}'
+        return Response(comparison_for_gate(baseline=baseline, run=run))

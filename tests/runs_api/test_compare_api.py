@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runs import services
-from runs.compare import runs_compare
+from runs.compare import runs_compare_pair
 from tests.runs_api.conftest import builtin, exact_match_entry, execute, qa_rows
 from tests.support.controlled_agent import ControlledAgent, questions
 from tests.workflows.fake_servers import FakeServer
@@ -58,13 +58,16 @@ def test_it_answers_the_comparison_the_compare_page_shows(api, project, start):
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["baseline"]["id"] == str(baseline.id)
-    assert body["evaluation"]["id"] == str(candidate.id)
+    assert body["other"]["id"] == str(candidate.id)
+    assert body["other"]["status"] == "succeeded" and body["other"]["pass_status"] is True
     [metric] = body["metrics"]
-    page = runs_compare(project=project, run_ids=[baseline.id, candidate.id]).pairs[0].metrics[0]
-    assert metric["verdict"] == page.verdict == "regressed"
-    assert metric["statistics"] == page.delta.as_dict()
-    assert metric["statistics"]["delta"] == pytest.approx(-0.5)
-    assert metric["is_star"] is True and metric["metric_name"] == page.name
+    page = runs_compare_pair(project=project, baseline_id=baseline.id, other_id=candidate.id)
+    [shown] = page["metrics"]
+    assert {k: v for k, v in metric.items() if k != "is_star"} == shown
+    assert metric["verdict"] == "regressed" and metric["delta"] == pytest.approx(-0.5)
+    assert metric["is_star"] is True and metric["metric"]["name"] == "Exact match"
+    assert metric["n"] == ROWS and metric["significant"] is True
+    assert body["test"]["min_paired_rows"] == page["test"]["min_paired_rows"]
     assert metric["regressed_rows"] == 15 and metric["improved_rows"] == 0
     assert {row["position"] for row in metric["regressions"]} == set(range(15))
     assert body["latency_ms"]["n"] == ROWS
@@ -78,7 +81,7 @@ def test_the_named_baseline_is_the_baseline_even_when_it_ran_later(api, start):
 
     assert body["baseline"]["id"] == str(second.id)
     [metric] = body["metrics"]
-    assert metric["verdict"] == "regressed" and metric["statistics"]["delta"] < 0
+    assert metric["verdict"] == "regressed" and metric["delta"] < 0
 
 
 def test_noise_is_no_significant_change(api, start):
@@ -88,7 +91,7 @@ def test_noise_is_no_significant_change(api, start):
     [metric] = compare(api, candidate, baseline).json()["metrics"]
 
     assert metric["verdict"] == "no_significant_change"
-    assert metric["statistics"]["significant"] is False
+    assert metric["significant"] is False
 
 
 def test_runs_on_different_dataset_versions_are_a_400_naming_both(api, start, make_dataset):

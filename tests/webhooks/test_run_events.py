@@ -92,7 +92,7 @@ def test_a_significantly_worse_run_of_a_test_case_sends_run_regressed(
     assert data["run"]["id"] == str(worse.id)
     assert data["baseline"]["id"] == str(noise.id)  # the previous passing run
     assert data["comparison"]["verdict"] == "regressed"
-    assert data["comparison"]["statistics"]["delta"] < 0
+    assert data["comparison"]["delta"] < 0 and data["comparison"]["significant"] is True
 
 
 def test_projects_without_endpoints_queue_nothing(
