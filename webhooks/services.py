@@ -4,6 +4,7 @@ retries scheduled by django-q2 at an exponential backoff until the last attempt.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -15,6 +16,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from evalsite.outbound import guard
+from evalsite.outbound import secrets as outbound_secrets
+from evalsite.outbound.transport import OutboundRefused, new_client
 from webhooks import signing
 from webhooks.models import (
     SUBSCRIBABLE,
@@ -32,23 +36,16 @@ MAX_ERROR = 500
 
 
 def _guard_problem(url: str) -> str | None:
-    # The outbound URL guard of today (workflows.outbound); the shared outbound-call layer
-    # replaces it when it lands.
-    from workflows.outbound import url_problem
-
-    return url_problem(url)
+    """The outbound policy's refusal of ``url`` (the same as for agents and judges)."""
+    return guard.url_problem(url)
 
 
 def _encrypt(value: str) -> str:
-    from workflows.secrets import encrypt
-
-    return encrypt(value)
+    return outbound_secrets.encrypt(value)
 
 
 def _decrypt(token: str) -> str:
-    from workflows.secrets import decrypt
-
-    return decrypt(token)
+    return outbound_secrets.decrypt(token)
 
 
 def endpoint_secret(endpoint: WebhookEndpoint) -> str:
@@ -202,6 +199,17 @@ def _claim(delivery_id) -> WebhookDelivery | None:
     return delivery
 
 
+class _Refused(Exception):
+    """The outbound policy refused the connection itself (e.g. DNS now points inside)."""
+
+
+async def _post_guarded(url: str, body: bytes, headers: dict, timeout: float) -> httpx.Response:
+    # The guarded client checks every address it connects to (no DNS-rebinding window) and
+    # follows no redirects.
+    async with new_client(max_connections=1, timeout_s=timeout) as client:
+        return await client.post(url, content=body, headers=headers)
+
+
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     """Send once: (status code or None, error text). Redirects are not followed."""
     endpoint = delivery.endpoint
@@ -215,9 +223,9 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     }
     timeout = float(getattr(settings, "EVALSITE_WEBHOOK_TIMEOUT_SECONDS", 10))
     try:
-        response = httpx.post(
-            endpoint.url, content=body, headers=headers, timeout=timeout, follow_redirects=False
-        )
+        response = asyncio.run(_post_guarded(endpoint.url, body, headers, timeout))
+    except OutboundRefused as exc:
+        raise _Refused(str(exc)) from exc
     except httpx.HTTPError as exc:
         return None, f"{exc.__class__.__name__}: {exc}"[:MAX_ERROR]
     if 200 <= response.status_code < 300:
@@ -236,7 +244,10 @@ def delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
     if problem:
         # A URL the guard refuses will not become acceptable by retrying.
         return _settle(delivery, DeliveryStatus.FAILED, None, f"Refused: {problem}")
-    code, error = _post(delivery)
+    try:
+        code, error = _post(delivery)
+    except _Refused as exc:
+        return _settle(delivery, DeliveryStatus.FAILED, None, f"Refused: {exc}")
     if not error:
         return _settle(delivery, DeliveryStatus.SUCCEEDED, code, "")
     if delivery.attempts >= delivery.max_attempts:

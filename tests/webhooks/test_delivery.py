@@ -213,3 +213,27 @@ def test_the_sweep_requeues_lost_deliveries_only(make_endpoint):
     queued = [q.task for q in OrmQ.objects.order_by("id")][before:]
     assert sorted(t["args"][0] for t in queued) == sorted([str(lost.id), str(overdue.id)])
     assert fresh.status == DeliveryStatus.PENDING
+
+
+def test_a_host_that_now_resolves_inside_is_refused_at_connect_time(make_endpoint, monkeypatch):
+    """DNS rebinding: the name looked public when checked, then points at the metadata
+    address; the guarded transport checks the address it connects to and refuses."""
+    import ipaddress
+
+    from evalsite.outbound import guard, transport
+
+    public = ipaddress.ip_address("93.184.216.34")
+    monkeypatch.setattr(guard, "resolve", lambda host, port: [public])
+
+    async def rebound(host, port):
+        return ["169.254.169.254"]
+
+    monkeypatch.setattr(transport, "resolve_host", rebound)
+    endpoint, _ = make_endpoint("http://hooks.example.com/evalsite")
+    delivery = one_event(endpoint)
+
+    webhook_deliver(str(delivery.id))
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED and delivery.attempts == 1
+    assert delivery.last_error.startswith("Refused:") and retry_schedules(delivery) == []
