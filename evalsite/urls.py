@@ -13,6 +13,7 @@ project_areas = [
     path("datasets/", include("datasets.urls")),
     path("workflows/", include("workflows.urls")),
     path("metrics/", include("metrics.urls")),
+    path("settings/webhooks/", include("webhooks.urls")),
 ]
 
 api_v1 = [
