@@ -15,3 +15,26 @@ document.addEventListener("htmx:afterSwap", (event) => {
     if (first) first.focus();
   }
 });
+// Keep keyboard focus inside an open sheet or drawer (a modal dialog): Tab from the last
+// focusable element goes to the first, Shift+Tab from the first to the last.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab") return;
+  const panel = document.querySelector("#sheet .sheet, #sheet .drawer");
+  if (!panel) return;
+  const focusable = [...panel.querySelectorAll(
+    "a[href], button:not([disabled]):not([tabindex='-1']), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea, summary, [tabindex='0']"
+  )].filter((el) => el.offsetParent !== null);
+  if (!focusable.length) return;
+  const first = focusable[0];
+  const last = focusable[focusable.length - 1];
+  if (!panel.contains(document.activeElement)) {
+    event.preventDefault();
+    first.focus();
+  } else if (event.shiftKey && document.activeElement === first) {
+    event.preventDefault();
+    last.focus();
+  } else if (!event.shiftKey && document.activeElement === last) {
+    event.preventDefault();
+    first.focus();
+  }
+});
