@@ -263,9 +263,7 @@ def sheet_context(
         "metric_groups": sorted(metric_groups.items()),
         "metric_rows": metric_rows,
         "general_errors": errors.get("__all__", []),
-        "cleared": [
-            f"{_row_label(prefix)} {name}: {value}" for prefix, name, value in cleared
-        ],
+        "cleared": [f"{_row_label(prefix)} {name}: {value}" for prefix, name, value in cleared],
     }
 
 

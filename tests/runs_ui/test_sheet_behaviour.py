@@ -73,7 +73,9 @@ def test_stale_dataset_mappings_are_cleared_after_a_dataset_switch(
 
 def test_a_posted_draft_version_is_refused_as_a_form_error(web, project, owner, qa_version, agent):
     draft = dataset_services.version_create_draft(dataset=qa_version.dataset, user=owner)
-    response = web.post(new_url(project), form_data(qa_version, agent, dataset_version=str(draft.id)))
+    response = web.post(
+        new_url(project), form_data(qa_version, agent, dataset_version=str(draft.id))
+    )
     html = response.content.decode()
     assert response.status_code == 200
     assert "is a draft" in html
