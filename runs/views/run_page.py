@@ -3,6 +3,8 @@ summaries, the results table with its row drawer, downloads and the actions."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,15 +20,86 @@ from runs.columns import run_columns
 from runs.exports import FORMATS, run_results_download
 from runs.forms import ResultFilterForm
 from runs.progress import metric_cards, run_progress
-from runs.results_table import results_table_page, run_result_row
+from runs.results_table import PAGE_LIMIT_MAX, results_table_page, run_result_row
 from runs.views.common import can_edit, project_or_404, run_or_404
 
 RESULTS_PAGE_SIZE = 50
+PAGE_SIZES = (10, 25, 50, 100, 200)
+OUTPUT_PREVIEW = 120
+EXPECTED_COLUMNS = (
+    "expected",
+    "expected_answer",
+    "expected_output",
+    "ground_truth",
+    "ground_truth_answer",
+    "reference",
+    "answer",
+    "target",
+)
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> int:
+    raw = request.GET.get(name, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 10_000_000 else default
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _table_layout(columns) -> dict:
+    """Which columns the table shows, in order: each agent's outputs, the dataset's
+    expected-answer columns beside them, the scores, then the other dataset columns."""
+    outputs = [
+        {
+            "key": f"output:{entry.position}:{name}",
+            "label": name,
+            "entry": entry.position,
+            "name": name,
+            "agent": entry.label,
+        }
+        for entry in columns.entries
+        if entry.workflow_name
+        for name in entry.output_names
+    ]
+    expected = [c for c in EXPECTED_COLUMNS if c in columns.dataset_columns]
+    rest = [c for c in columns.dataset_columns if c not in expected]
+    return {"outputs": outputs, "expected_columns": expected, "other_columns": rest}
+
+
+def _output_cells(row, outputs: list[dict]) -> list[dict]:
+    by_entry = {task["entry"]: task for task in row.tasks}
+    cells = []
+    for column in outputs:
+        task = by_entry.get(column["entry"]) or {}
+        full = _as_text((task.get("outputs") or {}).get(column["name"]))
+        cells.append(
+            {
+                "key": column["key"],
+                "full": full,
+                "preview": full[:OUTPUT_PREVIEW],
+                "truncated": len(full) > OUTPUT_PREVIEW,
+                "error": task.get("error") or "",
+            }
+        )
+    return cells
 
 
 def _results_context(request: HttpRequest, run, columns) -> dict:
     form = ResultFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
+    per_page = _int_param(request, "per_page", RESULTS_PAGE_SIZE)
+    per_page = min(per_page, PAGE_LIMIT_MAX)
+    page_number = _int_param(request, "page", 1)
+    after = data.get("after") or None
+    if after and "page" not in request.GET:
+        page_number = None  # an API-style cursor link: the page's number is unknown
+    elif page_number == 1:
+        after = None
     filters = {
         "status": data.get("status", ""),
         "binding": data.get("binding", ""),
@@ -38,20 +111,44 @@ def _results_context(request: HttpRequest, run, columns) -> dict:
     try:
         page = results_table_page(
             run,
-            after=data.get("after") or None,
-            limit=RESULTS_PAGE_SIZE,
+            after=after,
+            offset=None if after else (page_number - 1) * per_page,
+            limit=per_page,
             sort=data.get("sort") or None,
             filters=filters,
             columns=columns,
+            count=True,
         )
+        if not page.rows and (page_number or 1) > (page.page_count or 1):
+            # Past the end (rows were filtered away, a stale link): show the last page.
+            page_number = page.page_count or 1
+            page = results_table_page(
+                run,
+                offset=(page_number - 1) * per_page,
+                limit=per_page,
+                sort=data.get("sort") or None,
+                filters=filters,
+                columns=columns,
+                count=True,
+            )
     except ValidationError as exc:
         errors = [m for msgs in exc.message_dict.values() for m in msgs]
-        page = results_table_page(run, limit=RESULTS_PAGE_SIZE, columns=columns)
+        page_number = 1
+        page = results_table_page(run, limit=per_page, columns=columns, count=True)
     query = request.GET.copy()
-    query.pop("after", None)
+    for key in ("after", "page"):
+        query.pop(key, None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
+    layout = _table_layout(columns)
+    for row in page.rows:
+        row.output_cells = _output_cells(row, layout["outputs"])
     return {
+        **layout,
+        "page_number": page_number,
+        "per_page": per_page,
+        "page_sizes": sorted({*PAGE_SIZES, per_page}),
+        "page_size_query": [(k, v) for k, v in query.items() if k != "per_page"],
         "page": page,
         "filters": filters,
         "result_errors": errors,

@@ -38,3 +38,32 @@ document.addEventListener("keydown", (event) => {
     first.focus();
   }
 });
+// Results table: columns the user hid, remembered per run in this browser (localStorage).
+function hiddenColumnsKey(section) { return "evalsite:hidden-columns:" + section.dataset.run; }
+function readHidden(section) {
+  try { return new Set(JSON.parse(localStorage.getItem(hiddenColumnsKey(section)) || "[]")); }
+  catch (e) { return new Set(); }
+}
+function applyHiddenColumns(section) {
+  const hidden = readHidden(section);
+  section.querySelectorAll("[data-col]").forEach((cell) => {
+    cell.hidden = hidden.has(cell.dataset.col);
+  });
+  section.querySelectorAll("[data-col-toggle]").forEach((box) => {
+    box.checked = !hidden.has(box.dataset.colToggle);
+  });
+}
+document.addEventListener("change", (event) => {
+  const box = event.target.closest("[data-col-toggle]");
+  const section = box && box.closest("#results[data-run]");
+  if (!section) return;
+  const hidden = readHidden(section);
+  if (box.checked) hidden.delete(box.dataset.colToggle); else hidden.add(box.dataset.colToggle);
+  try { localStorage.setItem(hiddenColumnsKey(section), JSON.stringify([...hidden])); } catch (e) { /* private mode */ }
+  applyHiddenColumns(section);
+});
+function applyAllHiddenColumns() {
+  document.querySelectorAll("#results[data-run]").forEach(applyHiddenColumns);
+}
+document.addEventListener("DOMContentLoaded", applyAllHiddenColumns);
+document.addEventListener("htmx:afterSettle", applyAllHiddenColumns);
