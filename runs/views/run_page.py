@@ -21,6 +21,7 @@ from runs.exports import FORMATS, run_results_download
 from runs.forms import ResultFilterForm
 from runs.progress import metric_cards, run_progress
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page, run_result_row
+from runs.trace_view import span_tree, spans_of
 from runs.views.common import can_edit, project_or_404, run_or_404
 
 RESULTS_PAGE_SIZE = 50
@@ -220,7 +221,21 @@ def run_row(request: HttpRequest, project_id, run_id, position: int) -> HttpResp
     row = run_result_row(run, position, columns=columns)
     if row is None:
         raise Http404("No such row in this run.")
-    context = {"project": project, "run": run, "row": row, "columns": columns}
+    # Traces as trees: the dataset's recorded trace and each workflow's reported spans.
+    trace_key = next((k for k, v in (row.get("data") or {}).items() if spans_of(v)), None)
+    row["trace_key"] = trace_key
+    row["trace_tree"] = span_tree(spans_of(row["data"][trace_key])) if trace_key else []
+    for task in row.get("tasks", []):
+        task["span_tree"] = span_tree(spans_of(task.get("spans") or []))
+    last = run.dataset_version.row_count - 1
+    context = {
+        "project": project,
+        "run": run,
+        "row": row,
+        "columns": columns,
+        "previous_position": position - 1 if position > 0 else None,
+        "next_position": position + 1 if position < last else None,
+    }
     if request.htmx:
         return render(request, "runs/row.html#row-drawer", context)
     return render(request, "runs/row.html", context)

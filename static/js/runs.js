@@ -67,3 +67,15 @@ function applyAllHiddenColumns() {
 }
 document.addEventListener("DOMContentLoaded", applyAllHiddenColumns);
 document.addEventListener("htmx:afterSettle", applyAllHiddenColumns);
+// Row drawer: previous / next row with the keyboard (← → or k j), outside text fields.
+document.addEventListener("keydown", (event) => {
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  const drawer = document.querySelector("#sheet .drawer");
+  if (!drawer || event.target.closest("input, textarea, select, [contenteditable]")) return;
+  const which = { ArrowLeft: "previous", k: "previous", ArrowRight: "next", j: "next" }[event.key];
+  const link = which && drawer.querySelector(`[data-row-nav="${which}"]`);
+  if (link) {
+    event.preventDefault();
+    link.click();
+  }
+});
