@@ -39,6 +39,9 @@ EXPECTED_COLUMNS = (
 )
 
 
+INPUT_COLUMNS = ("question", "query", "input", "prompt", "user_input")
+
+
 def _int_param(request: HttpRequest, name: str, default: int) -> int:
     raw = request.GET.get(name, "")
     return int(raw) if raw.isdigit() and 0 < int(raw) < 10_000_000 else default
@@ -68,8 +71,14 @@ def _table_layout(columns) -> dict:
         for name in entry.output_names
     ]
     expected = [c for c in EXPECTED_COLUMNS if c in columns.dataset_columns]
-    rest = [c for c in columns.dataset_columns if c not in expected]
-    return {"outputs": outputs, "expected_columns": expected, "other_columns": rest}
+    inputs = [c for c in INPUT_COLUMNS if c in columns.dataset_columns and c not in expected]
+    rest = [c for c in columns.dataset_columns if c not in expected and c not in inputs]
+    return {
+        "outputs": outputs,
+        "input_columns": inputs,
+        "expected_columns": expected,
+        "other_columns": rest,
+    }
 
 
 def _output_cells(row, outputs: list[dict]) -> list[dict]:
