@@ -22,6 +22,11 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WIDE = {"width": 1440, "height": 900}
+# The outermost elements sticking out to the right (to say what overflows).
+WIDEST = """[...document.querySelectorAll('body *')]
+  .filter((el) => el.getBoundingClientRect().right > 391
+    && !(el.parentElement && el.parentElement.getBoundingClientRect().right > 391))
+  .slice(0, 5).map((el) => el.tagName + '.' + el.className + '#' + el.id)"""
 PHONE = {"width": 390, "height": 844}
 
 
@@ -85,7 +90,9 @@ class Ui:
                     page.screenshot(path=str(path), full_page=True)
                 if size is PHONE:
                     width = page.evaluate("document.documentElement.scrollWidth")
-                    assert width <= PHONE["width"], f"{name}: page is {width}px wide at 390px"
+                    assert width <= PHONE["width"], (
+                        f"{name}: page is {width}px wide at 390px: {page.evaluate(WIDEST)}"
+                    )
         finally:
             page.set_viewport_size(WIDE)
             page.emulate_media(color_scheme="light")
