@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "run 'bash scripts/test' once first to create .venv" >&2; exit 1; }
 export SECRET_KEY="${SECRET_KEY:-evalsite-benchmarks-only}"
-for bench in bench_metrics bench_workflows bench_datasets bench_runs bench_results_table bench_api; do
+for bench in bench_metrics bench_workflows bench_datasets bench_runs bench_e2e bench_results_table bench_api; do
   echo
   echo "=============== $bench (${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) ==============="
   "$PY" "benchmarks/$bench.py"

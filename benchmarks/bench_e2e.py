@@ -1,0 +1,271 @@
+"""End-to-end run benchmark: what a user waits for, from ``POST /v1/evaluations`` to the
+final status, through a real web server and a real ``qcluster``.
+
+Run:  .venv/bin/python benchmarks/bench_e2e.py [--rows 100000] [--agent-rows 2000]
+                                               [--brokers orm,redis] [--only NAME]
+Uses a throwaway database: a temporary SQLite file, or, when DATABASE_URL points at
+PostgreSQL, a temporary database created next to it and dropped at the end. The Redis
+broker uses ``BENCH_REDIS_URL`` (default redis://127.0.0.1:6379/10, flushed first) and is
+skipped when Redis does not answer.
+
+For each broker, gunicorn (``manage.py serve --no-worker``) and ``manage.py qcluster`` run as
+subprocesses with the product's defaults; the benchmark creates the run over HTTP with a
+Bearer key and polls ``GET /v1/evaluations/{id}`` every 50 ms until ``finished_at`` is set.
+
+1. dataset_only: N rows x 3 deterministic metrics. Goals (issue 19): >= 10,000 rows/s on
+   SQLite, >= 6,000 rows/s on PostgreSQL; worker peak RSS printed.
+2. with_agent: 2,000 rows against a local HTTP agent answering in 200 ms, max concurrency
+   50. Ideal 2000 / 50 x 0.2 s = 8 s; goal <= 1.2 x ideal; POST to first agent call <= 0.5 s.
+
+The load generator (the fake agent and the poller) runs on the same machine as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_runs import Cluster, make_version, metric_entry  # noqa: E402
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/10"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class WebServer:
+    """gunicorn through ``manage.py serve --no-worker`` on a free port."""
+
+    def __init__(self, log: Path):
+        self.log = log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="evalsite.settings", PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--no-worker", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=open(self.log, "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code in (200, 503):
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(self.log.read_text(errors="replace"))
+            time.sleep(0.2)
+
+    def __exit__(self, *exc):
+        import signal
+
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def start_and_wait(web: WebServer, key: str, body: dict, timeout: float = 1800):
+    """POST the run, poll until it has finished; returns (run json, seconds, post time)."""
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=web.url, headers=headers, timeout=30) as client:
+        posted = time.monotonic()
+        response = client.post("/v1/evaluations", json=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"create answered {response.status_code}: {response.text}")
+        run_id = response.json()["id"]
+        deadline = posted + timeout
+        while time.monotonic() < deadline:
+            run = client.get(f"/v1/evaluations/{run_id}").json()
+            if run.get("finished_at"):
+                return run, time.monotonic() - posted, posted
+            time.sleep(0.05)
+    raise TimeoutError(f"run {run_id} did not finish in {timeout}s")
+
+
+def redis_reachable(url: str) -> bool:
+    try:
+        import redis
+
+        client = redis.from_url(url, socket_connect_timeout=1)
+        client.ping()
+        client.flushdb()
+        return True
+    except Exception:
+        return False
+
+
+def scenario_dataset_only(ctx, rows: int, broker: str) -> None:
+    version = ctx.setdefault("dataset_only_version", None) or make_version(
+        ctx["project"], ctx["user"], rows, "e2e dataset-only"
+    )
+    ctx["dataset_only_version"] = version
+    body = {
+        "name": f"e2e dataset-only {broker}",
+        "project_id": str(ctx["project"].id),
+        "dataset_version_id": str(version.id),
+        "config": [
+            {
+                "metrics": [
+                    metric_entry("exact_match", "$.dataset.output"),
+                    metric_entry("exact_match_relaxed", "$.dataset.output"),
+                    metric_entry("levenshtein_similarity", "$.dataset.output"),
+                ]
+            }
+        ],
+    }
+    tmp = ctx["tmp"]
+    with (
+        WebServer(tmp / f"web-{broker}.log") as web,
+        Cluster(tmp / f"cluster-dataset-only-{broker}.log") as cluster,
+    ):
+        run, elapsed, _ = start_and_wait(web, ctx["key"], body)
+        peak = cluster.worker_peak_mb()
+    goal = 10_000 if ctx["vendor"] == "sqlite" else 6_000
+    print(
+        f"1. dataset_only [{ctx['vendor']}, {broker} broker] {rows:,} rows x 3 metrics: "
+        f"POST -> final {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s (goal >= {goal:,}), "
+        f"worker peak RSS {peak:.0f} MB, status {run['status']}",
+        flush=True,
+    )
+
+
+def scenario_with_agent(ctx, rows: int, broker: str) -> None:
+    from tests.workflows.fake_servers import FakeServer, Reply
+    from workflows import services as workflow_services
+
+    version = ctx.setdefault("agent_version", None) or make_version(
+        ctx["project"], ctx["user"], rows, "e2e with-agent"
+    )
+    ctx["agent_version"] = version
+    answer = Reply(json={"answer": "alpha beta gamma"}, delay=0.2)
+    with FakeServer(lambda request: answer) as server:
+        workflow = workflow_services.workflow_create(
+            project=ctx["project"],
+            user=ctx["user"],
+            name=f"e2e agent {broker}",
+            kind="http",
+            config={
+                "url": server.url,
+                "method": "POST",
+                "body_template": {"question": "{{question}}"},
+                "output_paths": {"answer": "$.answer"},
+                "timeout_s": 10,
+                "max_retries": 2,
+                "max_concurrency": 50,
+            },
+            inputs=[{"name": "question", "description": "", "required": True}],
+            outputs=[{"name": "answer", "description": ""}],
+        )
+        body = {
+            "name": f"e2e with-agent {broker}",
+            "project_id": str(ctx["project"].id),
+            "dataset_version_id": str(version.id),
+            "config": [
+                {
+                    "workflow": {
+                        "id": str(workflow.id),
+                        "input_transformer": {"selector": {"question": "$.dataset.question"}},
+                    },
+                    "metrics": [metric_entry("exact_match", "$.workflow.answer")],
+                }
+            ],
+        }
+        tmp = ctx["tmp"]
+        with (
+            WebServer(tmp / f"web-agent-{broker}.log") as web,
+            Cluster(tmp / f"cluster-agent-{broker}.log") as cluster,
+        ):
+            run, elapsed, posted = start_and_wait(web, ctx["key"], body)
+            peak = cluster.worker_peak_mb()
+        arrivals = sorted(request.received_at for request in server.requests)
+    ideal = rows / 50 * 0.2
+    first = (arrivals[0] - posted) if arrivals else float("nan")
+    print(
+        f"2. with_agent [{ctx['vendor']}, {broker} broker] {rows:,} rows, agent 200 ms, "
+        f"concurrency 50: POST -> final {elapsed:.1f} s = {elapsed / ideal:.2f} x ideal "
+        f"{ideal:.0f} s (goal <= 1.2x); POST -> first call {first:.2f} s (goal <= 0.5); "
+        f"{len(arrivals)} calls; worker peak RSS {peak:.0f} MB; status {run['status']}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--agent-rows", type=int, default=2_000)
+    parser.add_argument("--brokers", default="orm,redis")
+    parser.add_argument("--only", choices=["dataset_only", "with_agent"])
+    args = parser.parse_args()
+
+    from bench_datasets import setup_database
+
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    os.environ.pop("REDIS_URL", None)
+    # The fake agent listens on loopback; the product refuses loopback unless allowed.
+    os.environ["EVALSITE_ALLOW_LOOPBACK"] = "1"
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        vendor, cleanup = setup_database(tmp)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
+        import django
+
+        django.setup()
+        try:
+            from django.contrib.auth import get_user_model
+            from django.core.management import call_command
+
+            from projects.models import Membership, Project
+            from projects.services import api_key_create
+
+            call_command("migrate", verbosity=0)
+            user = get_user_model().objects.create_user("bench", password="bench")
+            project = Project.objects.create(name="Bench", slug="bench")
+            Membership.objects.create(project=project, user=user, role="admin")
+            _, key = api_key_create(user=user, name="bench")
+            ctx = {"tmp": tmp, "user": user, "project": project, "key": key, "vendor": vendor}
+            print(f"database: {vendor}; qcluster workers {os.environ.get('Q_WORKERS', '2')}")
+            for broker in args.brokers.split(","):
+                if broker == "redis":
+                    if not redis_reachable(redis_url):
+                        print(f"   (Redis at {redis_url} does not answer: redis broker skipped)")
+                        continue
+                    os.environ["REDIS_URL"] = redis_url
+                else:
+                    os.environ.pop("REDIS_URL", None)
+                if args.only in (None, "dataset_only"):
+                    scenario_dataset_only(ctx, args.rows, broker)
+                if args.only in (None, "with_agent"):
+                    scenario_with_agent(ctx, args.agent_rows, broker)
+        finally:
+            os.environ.pop("REDIS_URL", None)
+            cleanup()
+
+
+if __name__ == "__main__":
+    main()
