@@ -44,7 +44,8 @@ class Ui:
         page.on("response", self._on_response)
 
     def _on_console(self, message) -> None:
-        if message.type == "error":
+        allowed = any(f"status of {status} " in message.text for status in self.allowed_statuses)
+        if message.type == "error" and not allowed:
             self.console_errors.append(f"{message.text} @ {self.page.url}")
 
     def _on_request_failed(self, request) -> None:
