@@ -63,6 +63,7 @@ def _text(value) -> str:
 class RunOutput:
     run_id: str
     run_name: str
+    is_baseline: bool
     text: str
     status: str
     error: str
@@ -207,13 +208,14 @@ def compare_rows(
             cell = RunOutput(
                 run_id=str(run.id),
                 run_name=run.name,
+                is_baseline=run.id == baseline.id,
                 text=text,
                 status=task.status if task else "",
                 error=(task.error or "") if task else "",
             )
-            if baseline_text is None:
+            if cell.is_baseline:
                 baseline_text = text
-            else:
+            elif baseline_text is not None:  # a dataset-only baseline has no output to diff
                 cell.diff = word_diff(baseline_text, text)
             run_outputs.append(cell)
         metric_rows = []

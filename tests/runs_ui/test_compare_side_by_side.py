@@ -8,9 +8,10 @@ import re
 
 from django.urls import reverse
 
+from runs import services
 from runs.compare_rows import word_diff
 from runs.models import MetricResult, RunTask
-from tests.runs_ui.conftest import execute, start_dataset_run, start_workflow_run
+from tests.runs_ui.conftest import builtin, execute, start_dataset_run, start_workflow_run
 
 
 def test_word_diff_marks_inserted_and_deleted_words():
@@ -75,3 +76,37 @@ def test_only_runs_on_the_same_dataset_version_are_offered(
     # With nothing picked, runs are grouped by dataset version, one Compare per group.
     html = web.get(url).content.decode()
     assert html.count('class="compare-group"') == 2
+
+
+def test_a_dataset_only_baseline_is_not_labelled_with_the_agents_output(
+    web, project, owner, qa_version, agent
+):
+    contains = builtin("contains")
+    config = [
+        {
+            "workflow": None,
+            "metrics": [
+                {
+                    "id": str(contains.id),
+                    "input_transformer": {
+                        "selector": {"response": "$.dataset.answer", "expected": "$.dataset.answer"}
+                    },
+                }
+            ],
+        }
+    ]
+    base = execute(
+        services.run_start(
+            project=project,
+            user=owner,
+            name="Dataset baseline",
+            dataset_version_id=qa_version.id,
+            config=config,
+        )
+    )
+    other = execute(start_workflow_run(project, owner, qa_version, agent, name="Agent run"))
+    url = reverse("runs:compare", args=[project.pk])
+    html = web.get(url, {"runs": [base.id, other.id]}).content.decode()
+    section = re.search(r'<section[^>]*id="compare-rows".*?</section>', html, re.S).group(0)
+    assert "Baseline · Agent run" not in section
+    assert "<h5>Agent run" in section
