@@ -99,9 +99,24 @@ def _output_cells(row, outputs: list[dict]) -> list[dict]:
     return cells
 
 
-def _results_context(request: HttpRequest, run, columns) -> dict:
+def _table_query(request: HttpRequest) -> dict:
+    """The results table's sort and filters as sent in the query string."""
     form = ResultFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
+    return form.cleaned_data if form.is_valid() else {}
+
+
+def _filters(data: dict) -> dict:
+    return {
+        "status": data.get("status", ""),
+        "binding": data.get("binding", ""),
+        "below": data.get("below", ""),
+        "above": data.get("above", ""),
+        "text": data.get("q", ""),
+    }
+
+
+def _results_context(request: HttpRequest, run, columns) -> dict:
+    data = _table_query(request)
     per_page = _int_param(request, "per_page", RESULTS_PAGE_SIZE)
     per_page = min(per_page, PAGE_LIMIT_MAX)
     page_number = _int_param(request, "page", 1)
@@ -110,13 +125,7 @@ def _results_context(request: HttpRequest, run, columns) -> dict:
         page_number = None  # an API-style cursor link: the page's number is unknown
     elif page_number == 1:
         after = None
-    filters = {
-        "status": data.get("status", ""),
-        "binding": data.get("binding", ""),
-        "below": data.get("below", ""),
-        "above": data.get("above", ""),
-        "text": data.get("q", ""),
-    }
+    filters = _filters(data)
     errors: list[str] = []
     try:
         page = results_table_page(
@@ -157,6 +166,8 @@ def _results_context(request: HttpRequest, run, columns) -> dict:
         **layout,
         "page_number": page_number,
         "per_page": per_page,
+        # where this page starts in the table's order: the drawer's previous / next follow it
+        "row_offset": (page_number - 1) * per_page if page_number and not errors else None,
         "page_sizes": sorted({*PAGE_SIZES, per_page}),
         "page_size_query": [(k, v) for k, v in query.items() if k != "per_page"],
         "page": page,
@@ -222,6 +233,47 @@ def run_results(request: HttpRequest, project_id, run_id) -> HttpResponse:
     return render(request, "runs/detail.html", context)
 
 
+def _row_neighbours(request: HttpRequest, run, columns, position: int) -> dict:
+    """Links to the previous and next row: in the results table's order (its sort and
+    filters, with ``i`` the row's index there) when the drawer was opened from the table,
+    else by position."""
+
+    def url(row_position: int) -> str:
+        return reverse("runs:row", args=[run.project_id, run.pk, row_position])
+
+    index = request.GET.get("i", "")
+    if index.isdigit():
+        data = _table_query(request)
+        query = request.GET.copy()
+
+        def at(offset: int) -> str | None:
+            if offset < 0:
+                return None
+            try:
+                page = results_table_page(
+                    run,
+                    offset=offset,
+                    limit=1,
+                    sort=data.get("sort") or None,
+                    filters=_filters(data),
+                    columns=columns,
+                )
+            except ValidationError:
+                return None
+            if not page.rows:
+                return None
+            query["i"] = str(offset)
+            return f"{url(page.rows[0].position)}?{query.urlencode()}"
+
+        i = int(index)
+        return {"previous_url": at(i - 1), "next_url": at(i + 1)}
+    last = run.dataset_version.row_count - 1
+    return {
+        "previous_url": url(position - 1) if position > 0 else None,
+        "next_url": url(position + 1) if position < last else None,
+    }
+
+
 @require_GET
 def run_row(request: HttpRequest, project_id, run_id, position: int) -> HttpResponse:
     project = project_or_404(request, project_id)
@@ -236,14 +288,12 @@ def run_row(request: HttpRequest, project_id, run_id, position: int) -> HttpResp
     row["trace_tree"] = span_tree(spans_of(row["data"][trace_key])) if trace_key else []
     for task in row.get("tasks", []):
         task["span_tree"] = span_tree(spans_of(task.get("spans") or []))
-    last = run.dataset_version.row_count - 1
     context = {
         "project": project,
         "run": run,
         "row": row,
         "columns": columns,
-        "previous_position": position - 1 if position > 0 else None,
-        "next_position": position + 1 if position < last else None,
+        **_row_neighbours(request, run, columns, position),
     }
     if request.htmx:
         return render(request, "runs/row.html#row-drawer", context)

@@ -64,3 +64,17 @@ def test_the_drawer_shows_the_trace_tree_and_row_navigation(web, project, owner)
     assert 'data-row-nav="previous"' not in first.content.decode()
     last = web.get(reverse("runs:row", args=[project.pk, run.pk, 2]), HTTP_HX_REQUEST="true")
     assert 'data-row-nav="next"' not in last.content.decode()
+
+
+def test_previous_and_next_follow_the_tables_sort(web, dataset_run):
+    binding = dataset_run.bindings.get()
+    sort = f"-score:{binding.id}"
+    detail = reverse("runs:detail", args=[dataset_run.project_id, dataset_run.pk])
+    html = web.get(detail, {"sort": sort}).content.decode()
+    order = [int(p) for p in re.findall(r'aria-label="Open row (\d+)"', html)]
+    links = re.findall(r'<a href="([^"]*/rows/\d+/\?[^"]*i=\d+)"', html)
+    assert len(links) == len(order) == 6
+    second = web.get(links[1].replace("&amp;", "&"), HTTP_HX_REQUEST="true").content.decode()
+    prev = re.search(r'data-row-nav="previous" href="[^"]*/rows/(\d+)/', second).group(1)
+    nxt = re.search(r'data-row-nav="next" href="[^"]*/rows/(\d+)/', second).group(1)
+    assert (int(prev), int(nxt)) == (order[0], order[2])
