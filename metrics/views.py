@@ -148,6 +148,11 @@ def metric_try_draft(request, project_id):
     form = MetricForm(request.POST, implementation=implementation)
     form.fields["name"].required = False
     try_form = _try_form(form, implementation, request.POST)
+    if request.htmx and request.GET.get("panel"):
+        # The declared inputs (or the judge's prompt or preset) changed: new sample fields.
+        context = _form_context(project, form, implementation)
+        context["try_form"] = try_form
+        return render(request, "metrics/form.html#try-panel", context)
     outcome, error = None, None
     if not form.is_valid() or not try_form.is_valid():
         error = " ".join(m for errors in form.errors.values() for m in errors)

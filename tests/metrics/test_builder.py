@@ -73,3 +73,14 @@ def test_try_it_shows_definition_errors_instead_of_a_score(web, project):
     assert response.status_code == 200
     assert "Invalid regular expression" in html
     assert 'class="score"' not in html
+
+
+def test_the_try_panel_follows_the_declared_inputs(web, project):
+    response = web.post(
+        _url(project, "new/try/?panel=1"),
+        {"implementation": "llm_judge", "inputs": "answer: the reply\nreference: the gold answer"},
+        headers={"HX-Request": "true"},
+    )
+    html = response.content.decode()
+    assert 'id="try-panel"' in html and "<html" not in html
+    assert 'name="input_answer"' in html and 'name="input_reference"' in html

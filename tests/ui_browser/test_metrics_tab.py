@@ -66,6 +66,7 @@ def test_metric_builder_for_each_kind(ui):
         page.fill("#id_param_prompt", "Rate {{response}} against {{expected}}.")
         page.fill("#id_inputs", "response: the answer\nexpected: the reference")
         page.locator("#id_inputs").dispatch_event("change")
+        page.wait_for_selector("#try-panel #id_input_expected")  # the sample fields follow
         ui.shots("04_builder_judge")
         page.get_by_role("button", name="Create judge").click()
         page.wait_for_selector("text=Metric Answer quality judge created.")
