@@ -63,6 +63,8 @@ def test_a_pending_run_does_not_show_zero_of_zero(web, project, owner, trace_ver
     html = web.get(reverse("runs:detail", args=[project.pk, run.pk])).content.decode()
     assert "0 / 0" not in html
     assert "Planning 6 rows" in html
+    listing = web.get(reverse("runs:list", args=[project.pk])).content.decode()
+    assert "0 / 0" not in listing and "Planning 6 rows" in listing
 
 
 def test_cancel_asks_for_confirmation(web, project, owner, trace_version):
