@@ -79,3 +79,16 @@ document.addEventListener("keydown", (event) => {
     link.click();
   }
 });
+// Runs list: once a run is ticked for comparison, runs on other dataset versions (which
+// cannot be compared with it) are disabled.
+document.addEventListener("change", (event) => {
+  const box = event.target.closest("input[name=runs][data-dataset-version]");
+  if (!box) return;
+  const boxes = [...document.querySelectorAll("input[name=runs][data-dataset-version]")];
+  const picked = boxes.find((b) => b.checked);
+  boxes.forEach((b) => {
+    const other = picked && b.dataset.datasetVersion !== picked.dataset.datasetVersion;
+    b.disabled = Boolean(other);
+    b.title = other ? "On another dataset version: not comparable with the ticked run" : "";
+  });
+});
