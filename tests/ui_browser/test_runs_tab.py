@@ -95,6 +95,12 @@ def test_sheet_results_paging_drawer_and_compare(ui):
         page.focus("#sheet-start")
         page.keyboard.press("Enter")
         page.wait_for_selector("tr:has-text('Keyboard run')")
+        # A run ticked for comparison stays ticked while the list refreshes itself.
+        demo_box = page.locator("tr", has_text=DATASET_ONLY).locator("input[name=runs]")
+        demo_box.check()
+        page.wait_for_timeout(2500)  # at least one poll of the rows
+        assert demo_box.is_checked()
+        demo_box.uncheck()
         for name in ("Mouse run", "Keyboard run"):
             page.locator("tr", has_text=name).locator(".badge", has_text=FINISHED).wait_for(
                 timeout=120_000
