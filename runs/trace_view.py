@@ -86,9 +86,7 @@ def span_tree(spans: list[dict]) -> list[dict]:
                 "parent": parent,
                 "order": index,
                 "name": str(span.get("name") or span.get("type") or "span"),
-                "type": str(span.get("type") or span.get("kind") or "").removeprefix(
-                    "TRACE_SPAN_TYPE_"
-                ),
+                "type": str(span.get("type") or span.get("kind") or ""),
                 "status": span.get("status"),
                 "input": span.get("input", span.get("attributes")),
                 "output": span.get("output"),

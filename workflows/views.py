@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from evalsite.errors import ConflictError
 from projects.access import can, project_for_user
 from projects.models import Role
+from runs.trace_view import span_tree, spans_of
 from workflows import selectors, services
 from workflows.configs import public_config
 from workflows.forms import TryForm, WorkflowForm
@@ -194,6 +195,7 @@ def try_version(request, project_id, workflow_id):
         "selected": version,
         "try_form": form,
         "result": result,
+        "span_tree": span_tree(spans_of(getattr(result, "spans", None) or [])),
         "error": error,
         "can_edit": True,
     }

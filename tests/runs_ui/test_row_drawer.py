@@ -43,7 +43,7 @@ def test_spans_become_a_tree_with_durations_and_waterfall_offsets():
     assert [(n["name"], n["depth"]) for n in tree] == [("agent", 0), ("retrieve", 1), ("answer", 1)]
     assert tree[0]["duration_ms"] == 1000 and tree[1]["duration_ms"] == 300
     assert tree[1]["offset_pct"] == 10.0 and tree[2]["offset_pct"] == 40.0
-    assert tree[1]["type"] == "RETRIEVER"
+    assert tree[1]["type"] == "TRACE_SPAN_TYPE_RETRIEVER"
 
 
 def test_the_drawer_shows_the_trace_tree_and_row_navigation(web, project, owner):
