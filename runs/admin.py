@@ -53,6 +53,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         "done_tasks",
         "total_tasks",
         "failed_tasks",
+        "metric_errors",
         "pass_status",
         "started_by",
         "queued_at",
@@ -84,6 +85,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         "succeeded_tasks",
         "failed_tasks",
         "canceled_tasks",
+        "metric_errors",
         "summaries",
         "test_case",
         "test_case_version",
@@ -99,7 +101,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         for run in queryset.filter(status__in=("pending", "running")):
             services.run_cancel(run=run)
 
-    @admin.action(description="Rerun failed tasks of selected runs")
+    @admin.action(description="Rerun what failed in selected runs (agent calls, metric results)")
     def rerun_failed(self, request, queryset):
         for run in queryset:
             if run.can_rerun:

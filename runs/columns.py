@@ -55,6 +55,7 @@ class BindingColumn:
     is_star: bool = False
     threshold: float | None = None
     agent_label: str = ""
+    unique_label: str = ""
 
     @property
     def is_numeric(self) -> bool:
@@ -66,11 +67,13 @@ class BindingColumn:
 
     @property
     def label(self) -> str:
-        return self.metric_name
+        """The metric's name, or "name (vN) · agent" when the run binds that name twice."""
+        return self.unique_label or self.metric_name
 
     def metric_dict(self) -> dict:
         return {
             "binding_id": str(self.id),
+            "label": self.label,
             "metric_id": str(self.metric_id),
             "metric_name": self.metric_name,
             "metric_version_id": str(self.metric_version_id),
@@ -96,6 +99,36 @@ class RunColumns:
 
     def bindings_by_entry(self) -> list[tuple[EntryColumn, list[BindingColumn]]]:
         return [(e, [b for b in self.bindings if b.entry_id == e.id]) for e in self.entries]
+
+
+def unique_labels(bindings: list[tuple]) -> dict[str, str]:
+    """{binding id: label} for ``(id, metric name, version number, agent label)`` tuples.
+
+    A metric name bound once is its own label; names that repeat (the same metric on two
+    agents, or bound twice) read "name (vN) · agent", and "#k" (the column's 1-based place)
+    tells apart whatever is still equal.
+    """
+    by_name: dict[str, int] = {}
+    for _, name, _, _ in bindings:
+        by_name[name] = by_name.get(name, 0) + 1
+    labels: dict[str, str] = {}
+    for binding_id, name, version, agent in bindings:
+        label = name
+        if by_name[name] > 1:
+            label = f"{name} (v{version})" + (f" · {agent}" if agent else "")
+        labels[str(binding_id)] = label
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    for index, (binding_id, label) in enumerate(list(labels.items()), start=1):
+        if seen[label] > 1:
+            labels[binding_id] = f"{label} #{index}"
+    return labels
+
+
+def binding_labels(run: EvaluationRun) -> dict[str, str]:
+    """{binding id: label} of the run's metric columns (see ``unique_labels``)."""
+    return {str(b.id): b.label for b in run_columns(run).bindings}
 
 
 def run_columns(run: EvaluationRun) -> RunColumns:
@@ -144,6 +177,15 @@ def run_columns(run: EvaluationRun) -> RunColumns:
                 agent_label=entry.label if entry else "",
             )
         )
+    agents = {e.id: e.label if e.workflow_name else "" for e in entries}
+    labels = unique_labels(
+        [
+            (b.id, b.metric_name, b.metric_version_number, agents.get(b.entry_id, ""))
+            for b in bindings
+        ]
+    )
+    for column in bindings:
+        column.unique_label = labels[str(column.id)]
     return RunColumns(
         dataset_columns=run.dataset_version.column_names(), entries=entries, bindings=bindings
     )

@@ -86,22 +86,22 @@ def _cell(value) -> str:
 
 
 def _metric_values(row: dict) -> dict[str, dict]:
-    """{metric name: result} whether the row keys its metrics by name or lists them."""
+    """{binding id: result} of one row (its metrics are keyed by column label)."""
     metrics = row.get("metrics") or {}
-    if isinstance(metrics, list):
-        return {m.get("metric_name", ""): m for m in metrics}
-    return metrics
+    values = metrics if isinstance(metrics, list) else metrics.values()
+    return {str(m.get("binding_id")): m for m in values}
 
 
 def _csv_chunks(columns: RunColumns, rows: Iterable[dict]) -> Iterator[str]:
     outputs = sorted({name for entry in columns.entries for name in entry.output_names})
-    metric_names = list(dict.fromkeys(b.metric_name for b in columns.bindings))
+    # One column group per metric binding, labelled as the results table labels it.
+    bindings = [(str(b.id), b.label) for b in columns.bindings]
     header = ["row", "status", "error", *[f"dataset.{c}" for c in columns.dataset_columns]]
     if columns.entries and columns.entries[0].workflow_id is not None:
         header += ["workflow", *[f"output.{o}" for o in outputs]]
         header += ["input_tokens", "output_tokens", "latency_ms"]
-    for name in metric_names:
-        header += [f"{name}", f"{name}.reasoning", f"{name}.error"]
+    for _, label in bindings:
+        header += [f"{label}", f"{label}.reasoning", f"{label}.error"]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -128,8 +128,8 @@ def _csv_chunks(columns: RunColumns, rows: Iterable[dict]) -> Iterator[str]:
                 for key in ("input_tokens", "output_tokens", "latency_ms")
             ]
         results = _metric_values(row)
-        for name in metric_names:
-            result = results.get(name) or {}
+        for binding_id, _ in bindings:
+            result = results.get(binding_id) or {}
             value = result.get("number_value")
             if value is None:
                 value = result.get("string_value")

@@ -44,6 +44,11 @@ class RunPhase(models.TextChoices):
     EVALUATING_RESULTS = "evaluating_results", "Evaluating results"
     FINISHED = "finished", "Finished"
 
+    @classmethod
+    def working(cls, mode: str) -> RunPhase:
+        """The phase of a running run: calling workflows, or only scoring stored rows."""
+        return cls.RUNNING_DATASET if mode == RunMode.WITH_WORKFLOW else cls.EVALUATING_RESULTS
+
 
 class TaskStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -125,6 +130,98 @@ class EvaluationTestCaseVersion(models.Model):
         return f"{self.test_case_id} v{self.version}"
 
 
+class EvaluationRunQuerySet(models.QuerySet):
+    """Every change of a run's status, each a conditional update on the status it leaves.
+
+    Each method returns True only when this call made the move, so concurrent callers (two
+    drainers, the sweeper, a user's cancel) can never both perform the same transition.
+    """
+
+    def _move(self, run_id, leaving, **fields) -> bool:
+        return bool(self.filter(id=run_id, status__in=list(leaving)).update(**fields))
+
+    def start(self, run_id, *, mode: str, total_tasks: int, now=None) -> bool:
+        """pending -> running, once planned."""
+        now = now or timezone.now()
+        return self._move(
+            run_id,
+            [RunStatus.PENDING],
+            status=RunStatus.RUNNING,
+            phase=RunPhase.working(mode),
+            started_at=now,
+            last_progress_at=now,
+            total_tasks=total_tasks,
+        )
+
+    def fail(self, run_id, *, error: str) -> bool:
+        """pending -> failed: the run could not even be planned."""
+        return self._move(
+            run_id,
+            [RunStatus.PENDING],
+            status=RunStatus.FAILED,
+            phase=RunPhase.FINISHED,
+            finished_at=timezone.now(),
+            error_description=error[:2000],
+        )
+
+    def cancel_pending(self, run_id) -> bool:
+        """pending -> canceled at once (no task exists yet)."""
+        return self._move(
+            run_id,
+            [RunStatus.PENDING],
+            status=RunStatus.CANCELED,
+            phase=RunPhase.FINISHED,
+            finished_at=timezone.now(),
+        )
+
+    def request_cancel(self, run_id) -> bool:
+        """running -> cancelling; the engine finishes it once in-flight rows settle."""
+        return self._move(run_id, [RunStatus.RUNNING], status=RunStatus.CANCELLING)
+
+    def finish(self, run_id, *, leaving: str, status: str, now=None, **fields) -> bool:
+        """running/cancelling -> a finished status, with the final counters and summaries."""
+        if status not in FINISHED_RUN_STATUSES or leaving not in (
+            RunStatus.RUNNING,
+            RunStatus.CANCELLING,
+        ):
+            raise ValueError(f"Not a finishing transition: {leaving} -> {status}.")
+        now = now or timezone.now()
+        return self._move(
+            run_id,
+            [leaving],
+            status=status,
+            phase=RunPhase.FINISHED,
+            finished_at=now,
+            last_progress_at=now,
+            **fields,
+        )
+
+    def reopen(self, run_id, *, mode: str, now=None, **fields) -> bool:
+        """A finished run -> running again (rerun of its failed parts)."""
+        now = now or timezone.now()
+        return self._move(
+            run_id,
+            FINISHED_RUN_STATUSES,
+            status=RunStatus.RUNNING,
+            phase=RunPhase.working(mode),
+            finished_at=None,
+            pass_status=None,
+            error_description="",
+            last_progress_at=now,
+            **fields,
+        )
+
+    def abandon(self, run_id) -> bool:
+        """Any active status -> canceled at once (the run is being deleted)."""
+        return self._move(
+            run_id,
+            ACTIVE_RUN_STATUSES,
+            status=RunStatus.CANCELED,
+            phase=RunPhase.FINISHED,
+            finished_at=timezone.now(),
+        )
+
+
 class EvaluationRun(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(
@@ -161,6 +258,12 @@ class EvaluationRun(models.Model):
     succeeded_tasks = models.IntegerField(default=0)
     failed_tasks = models.IntegerField(default=0)
     canceled_tasks = models.IntegerField(default=0)
+    metric_errors = models.IntegerField(
+        default=0,
+        db_default=0,
+        help_text="Metric results that could not be computed on rows whose agent call "
+        "succeeded (set when the run finishes).",
+    )
     summaries = models.JSONField(default=dict, blank=True)
     test_case = models.ForeignKey(
         EvaluationTestCase,
@@ -171,6 +274,8 @@ class EvaluationRun(models.Model):
     )
     test_case_version = models.PositiveIntegerField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+
+    objects = EvaluationRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-queued_at"]
@@ -219,7 +324,7 @@ class EvaluationRun(models.Model):
 
     @property
     def can_rerun(self) -> bool:
-        return self.is_finished and self.failed_tasks > 0
+        return self.is_finished and (self.failed_tasks > 0 or self.metric_errors > 0)
 
     @property
     def can_download(self) -> bool:
@@ -277,7 +382,11 @@ class MetricBinding(models.Model):
 
 
 class RunTask(models.Model):
-    """One dataset row through one entry. Status moves by conditional updates only."""
+    """One dataset row through one entry. Status moves by conditional updates only.
+
+    ``status`` is the row's workflow outcome (the agent call; in dataset-only runs, reading
+    the row): succeeded even when some of its metrics could not compute, which is recorded
+    on those metric results alone."""
 
     id = models.BigAutoField(primary_key=True)
     # The run and entry FKs are covered by the composite unique/index below.
@@ -301,8 +410,16 @@ class RunTask(models.Model):
     chunks = models.JSONField(default=list, blank=True)
     spans = models.JSONField(default=list, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
+    error = models.TextField(
+        blank=True, default="", help_text="Why the agent call (or the row itself) failed."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
+    rescore = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Pending again only to re-score failed metric results from the stored "
+        "outputs (a rerun): the agent is not called.",
+    )
 
     class Meta:
         # Column names, not relations: ordering by "run" would join and sort by the run's
@@ -322,6 +439,8 @@ class RunTask(models.Model):
                 condition=models.Q(status="claimed"),
                 name="run_task_lease",
             ),
+            # Reruns: a drainer asks once whether the run has rows to re-score.
+            models.Index(fields=["run"], condition=models.Q(rescore=True), name="run_task_rescore"),
         ]
 
     def __str__(self) -> str:

@@ -115,6 +115,15 @@ def runs_for_test_case(test_case, *, version: int | None = None) -> QuerySet[Eva
 # --- export --------------------------------------------------------------------------------------
 
 
+# A row whose agent call failed has no metric results: nothing was there to score.
+_NO_RESULT = {
+    "number_value": None,
+    "string_value": None,
+    "reasoning": "",
+    "error_description": "",
+}
+
+
 def _result_dict(result: dict | None) -> dict | None:
     if result is None:
         return None
@@ -127,17 +136,17 @@ def _result_dict(result: dict | None) -> dict | None:
 
 
 def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
-    """Every result row as a JSON-ready dict, in dataset order, streamed in keyset chunks."""
-    bindings = run_bindings(run)
-    binding_names = {
-        b.id: (b.metric_version.metric.name, str(b.metric_version.metric_id)) for b in bindings
-    }
-    entries = {
-        b.entry_id: (
-            b.entry.workflow_version.workflow.name if b.entry.workflow_version_id else None
-        )
-        for b in bindings
-    }
+    """Every result row as a JSON-ready dict, in dataset order, streamed in keyset chunks.
+
+    ``metrics`` is keyed by the binding's column label (the metric's name, or
+    "name (vN) · agent" where names repeat), so a metric bound twice, or the same metric on
+    two agents, keeps one entry each; every entry also names its ``binding_id``.
+    """
+    from runs.columns import run_columns
+
+    columns = run_columns(run)
+    bindings = columns.bindings
+    entries = {e.id: e.workflow_name for e in columns.entries}
     fields = (
         "id",
         "position",
@@ -181,9 +190,14 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
             for binding in bindings:
                 if binding.entry_id != row["entry_id"]:
                     continue
-                name, metric_id = binding_names[binding.id]
                 entry = _result_dict(results[row["id"]].get(binding.id))
-                metrics[name] = {"metric_id": metric_id, **(entry or {"error_description": ""})}
+                metrics[binding.label] = {
+                    "binding_id": str(binding.id),
+                    "metric_id": str(binding.metric_id),
+                    "metric_name": binding.metric_name,
+                    "metric_version": binding.metric_version_number,
+                    **(entry or _NO_RESULT),
+                }
             yield {
                 "row": row["position"],
                 "task_id": row["id"],

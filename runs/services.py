@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from evalsite.errors import ConflictError
 from runs.engine import sql
 from runs.engine.enqueue import enqueue_drainers, enqueue_plan
 from runs.engine.finish import cancel_pending_run, request_cancel, try_finish
+from runs.mapping import validate_run_config
 from runs.models import (
     EvaluationRun,
     MetricBinding,
@@ -24,7 +26,6 @@ from runs.models import (
     RunTask,
     TaskStatus,
 )
-from runs.validation import validate_run_config
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -134,30 +135,34 @@ def run_cancel(*, run: EvaluationRun) -> EvaluationRun:
 
 @transaction.atomic
 def run_rerun(*, run: EvaluationRun) -> EvaluationRun:
-    """Re-execute only the failed tasks, in the same run, with the pinned versions."""
+    """Recover what failed, in the same run, with the pinned versions.
+
+    Rows whose agent call failed go back to pending and call the agent again; rows whose
+    agent call succeeded but some metric result failed are re-scored from the stored outputs
+    (only those metrics, and the agent is not called). Nothing failed: ``ConflictError``.
+    """
     locked = EvaluationRun.objects.select_for_update().get(id=run.id)
     if locked.is_active:
         raise ConflictError("The run is still in progress; wait for it to finish first.")
-    now = timezone.now()
-    changed = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED).update(
-        status=TaskStatus.PENDING,
-        attempts=0,
-        error="",
-        finished_at=None,
-        lease_expires_at=None,
+    reset = {"attempts": 0, "finished_at": None, "lease_expires_at": None}
+    recalled = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED).update(
+        status=TaskStatus.PENDING, error="", rescore=False, **reset
     )
-    if not changed:
+    failed_result = MetricResult.objects.filter(task_id=OuterRef("pk")).exclude(
+        error_description=""
+    )
+    rescored = (
+        RunTask.objects.filter(run_id=run.id, status=TaskStatus.SUCCEEDED)
+        .filter(Exists(failed_result))
+        .update(status=TaskStatus.PENDING, rescore=True, **reset)
+    )
+    if not recalled and not rescored:
         raise ConflictError("No failed tasks to rerun.", code="no_failed_tasks")
-    EvaluationRun.objects.filter(id=run.id).update(
-        status=RunStatus.RUNNING,
-        phase=RunPhase.RUNNING_DATASET
-        if locked.mode == "with_workflow"
-        else RunPhase.EVALUATING_RESULTS,
-        failed_tasks=max(0, locked.failed_tasks - changed),
-        finished_at=None,
-        pass_status=None,
-        error_description="",
-        last_progress_at=now,
+    EvaluationRun.objects.reopen(
+        run.id,
+        mode=locked.mode,
+        failed_tasks=max(0, locked.failed_tasks - recalled),
+        succeeded_tasks=max(0, locked.succeeded_tasks - rescored),
     )
     run_id = run.id
     transaction.on_commit(lambda: enqueue_drainers(run_id))
@@ -173,9 +178,7 @@ def run_delete(*, run: EvaluationRun) -> None:
     if locked is None:
         return
     if locked.is_active:
-        EvaluationRun.objects.filter(id=run.id).update(
-            status=RunStatus.CANCELED, phase=RunPhase.FINISHED, finished_at=timezone.now()
-        )
+        EvaluationRun.objects.abandon(run.id)
     run_param = sql.uuid_param(run.id)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -18,23 +18,12 @@ from django.utils import timezone
 from datasets.models import DatasetVersion, VersionStatus
 from evalsite.errors import ConflictError
 from metrics.selectors import metrics_for_project
+from runs.mapping import suggest_selectors
 from runs.models import EvaluationRun, EvaluationTestCase, EvaluationTestCaseVersion
 from runs.services import run_start
-from runs.validation import SPECIAL_WORKFLOW_OUTPUTS
 from workflows.models import Workflow
 
 MAX_METRICS = 50
-INPUT_ALIASES = ("input", "query", "question", "prompt")
-RESPONSE_ALIASES = ("response", "output", "answer", "prediction", "completion")
-EXPECTED_ALIASES = (
-    "expected",
-    "expected_output",
-    "expected_response",
-    "expected_answer",
-    "ground_truth",
-    "ground_truth_answer",
-    "reference",
-)
 
 
 def _clean_metrics(project, metric_ids: list, star_metric: dict | None) -> tuple[list, dict | None]:
@@ -147,44 +136,6 @@ def test_case_update(*, test_case: EvaluationTestCase, user, **changes: Any) -> 
 # --- running a test case --------------------------------------------------------------------
 
 
-def _first(names, candidates) -> str | None:
-    return next((c for c in candidates if c in names), None)
-
-
-def _workflow_inputs(version, columns: list[str]) -> dict[str, str]:
-    mapping = {}
-    input_column = _first(columns, INPUT_ALIASES)
-    for spec in version.inputs or []:
-        name = spec.get("name")
-        if name in columns:
-            mapping[name] = f"$.dataset.{name}"
-        elif input_column and (name in INPUT_ALIASES or len(version.inputs) == 1):
-            mapping[name] = f"$.dataset.{input_column}"
-    return mapping
-
-
-def _metric_inputs(metric_version, columns: list[str], outputs: list[str]) -> dict[str, str]:
-    mapping = {}
-    primary = _first(outputs, RESPONSE_ALIASES) or (outputs[0] if outputs else None)
-    for spec in metric_version.inputs or []:
-        name = spec.get("name")
-        if name in columns and name not in RESPONSE_ALIASES:
-            mapping[name] = f"$.dataset.{name}"
-        elif name in outputs or name in SPECIAL_WORKFLOW_OUTPUTS:
-            mapping[name] = f"$.workflow.{name}"
-        elif name in RESPONSE_ALIASES and primary:
-            mapping[name] = f"$.workflow.{primary}"
-        elif name in EXPECTED_ALIASES and _first(columns, EXPECTED_ALIASES):
-            mapping[name] = f"$.dataset.{_first(columns, EXPECTED_ALIASES)}"
-        elif name in INPUT_ALIASES and _first(columns, INPUT_ALIASES):
-            mapping[name] = f"$.dataset.{_first(columns, INPUT_ALIASES)}"
-        elif name == "context":
-            mapping[name] = "$.workflow.chunks"
-        elif name in columns:
-            mapping[name] = f"$.dataset.{name}"
-    return mapping
-
-
 def _star_for_run(test_case: EvaluationTestCase, metric) -> dict | None:
     star = test_case.star_metric or {}
     if not star.get("metric_uuid") or metric is None:
@@ -223,6 +174,7 @@ def test_case_run(
             code="no_released_version",
         )
     columns = version.column_names()
+    trace = version.is_trace_shaped
     metrics = {
         str(m.id): m
         for m in metrics_for_project(test_case.project).filter(id__in=test_case.metrics)
@@ -246,7 +198,11 @@ def test_case_run(
             for metric_id in test_case.metrics:
                 metric = metrics.get(str(metric_id))
                 latest = metric.latest_version() if metric else None
-                selector = _metric_inputs(latest, columns, outputs) if latest else {}
+                selector = (
+                    suggest_selectors(latest.inputs, columns=columns, outputs=outputs, trace=trace)
+                    if latest
+                    else {}
+                )
                 metric_entries.append(
                     {"id": str(metric_id), "input_transformer": {"selector": selector}}
                 )
@@ -261,7 +217,9 @@ def test_case_run(
                         "id": str(workflow.id),
                         "version_id": str(workflow_version.id),
                         "input_transformer": {
-                            "selector": _workflow_inputs(workflow_version, columns)
+                            "selector": suggest_selectors(
+                                workflow_version.inputs, columns=columns, for_workflow=True
+                            )
                         },
                     },
                     "metrics": metric_entries,

@@ -1,6 +1,6 @@
 """Input and output serializers of ``/v1/evaluations`` (the Dynamiq dialect).
 
-The run's ``config`` is checked by the service (``runs.validation``), which reports one clear
+The run's ``config`` is checked by the service (``runs.mapping``), which reports one clear
 message per problem keyed by its path (``config[0].metrics[1].input_transformer.selector.x``);
 the nested serializers here describe that shape for the OpenAPI schema.
 """

@@ -14,7 +14,15 @@ from collections import Counter
 from typing import Any
 
 from metrics.api.gradient import metric_dict, metric_result_dict
-from runs.models import EvaluationRun, EvaluationTestCase, MetricBinding, RunEntry, RunStatus
+from runs.mapping import suggest_column
+from runs.models import (
+    EvaluationRun,
+    EvaluationTestCase,
+    MetricBinding,
+    RunEntry,
+    RunPhase,
+    RunStatus,
+)
 
 STATUS_BY_RUN_STATUS = {
     RunStatus.PENDING: "EVALUATION_RUN_QUEUED",
@@ -35,22 +43,12 @@ RUN_STATUSES = (
     "EVALUATION_RUN_PARTIALLY_SUCCESSFUL",
     "EVALUATION_RUN_FAILED",
 )
-GROUND_TRUTH_COLUMNS = (
-    "ground_truth",
-    "expected_output",
-    "expected_response",
-    "expected_answer",
-    "ground_truth_answer",
-    "reference",
-)
-INPUT_COLUMNS = ("input", "query", "question", "prompt")
-OUTPUT_NAMES = ("output", "answer", "response", "text")
 
 
 def gradient_status(run: EvaluationRun) -> str:
     """``running`` splits by phase: the workflow pass, then scoring."""
     if run.status == RunStatus.RUNNING:
-        if run.phase == "evaluating_results":
+        if run.phase == RunPhase.EVALUATING_RESULTS:
             return "EVALUATION_RUN_EVALUATING_RESULTS"
         return "EVALUATION_RUN_RUNNING_DATASET"
     return STATUS_BY_RUN_STATUS.get(run.status, "EVALUATION_RUN_STATUS_UNSPECIFIED")
@@ -153,11 +151,11 @@ def evaluation_run_dict(run: EvaluationRun, context: RunContext | None = None) -
     }
 
 
-def _pick(data: dict, names: tuple[str, ...]):
-    for name in names:
-        if name in data and data[name] not in (None, ""):
-            return data[name]
-    return None
+def _pick(data: dict, role: str, *, exclude=()):
+    """The value of the field of ``data`` that plays ``role`` (``runs.mapping``'s guess)."""
+    filled = [name for name, value in data.items() if value not in (None, "")]
+    name = suggest_column(filled, role, exclude=exclude)
+    return data[name] if name is not None else None
 
 
 def _prompt_input(entry: RunEntry | None, item: dict) -> str:
@@ -170,17 +168,17 @@ def _prompt_input(entry: RunEntry | None, item: dict) -> str:
         if len(values) == 1:
             return as_text(next(iter(values.values())))
         return as_text(values)
-    picked = _pick(item, INPUT_COLUMNS)
+    picked = _pick(item, "question")
     return as_text(picked if picked is not None else item)
 
 
 def _prompt_output(entry: RunEntry | None, task, item: dict) -> str:
     if entry is None or entry.workflow_version_id is None:
-        return as_text(_pick(item, OUTPUT_NAMES))
+        return as_text(_pick(item, "response"))
     outputs = task["outputs"] or {}
     if len(outputs) == 1:
         return as_text(next(iter(outputs.values())))
-    picked = _pick(outputs, OUTPUT_NAMES)
+    picked = _pick(outputs, "response")
     return as_text(picked if picked is not None else (outputs or ""))
 
 
@@ -255,7 +253,10 @@ def prompt_dict(task: dict, results: list[dict], context: RunContext) -> dict:
         _chunk_dict(chunk, usage[index] if index < len(usage) else None)
         for index, chunk in enumerate(raw_chunks)
     ]
-    ground_truth = _pick(item, GROUND_TRUTH_COLUMNS)
+    # Dataset-only: the column read as the output is not also the ground truth.
+    dataset_only = entry is None or entry.workflow_version_id is None
+    output_column = suggest_column(item, "response") if dataset_only else None
+    ground_truth = _pick(item, "expected", exclude=(output_column,) if output_column else ())
     return {
         "evaluation_trace_spans": _spans(task, item, chunks),
         "ground_truth": as_text(ground_truth),
@@ -302,7 +303,7 @@ def test_case_dict(
             "dataset_name": dataset.name,
             "dataset_uuid": str(dataset.id),
             "file_size": "0",
-            "has_ground_truth": any(name in columns for name in GROUND_TRUTH_COLUMNS),
+            "has_ground_truth": suggest_column(columns, "expected") is not None,
             "row_count": released.row_count if released is not None else 0,
         }
     metrics = [

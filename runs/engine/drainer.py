@@ -23,12 +23,10 @@ from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
 from runs.engine.pipeline import LoopThread, Window, drain_pipelined
 from runs.engine.writes import TaskOutcome, fail_tasks, write_batch
+from runs.mapping import SPECIAL_WORKFLOW_OUTPUTS, Selector, parse_selector
 from runs.models import EvaluationRun, MetricBinding, RunEntry, RunStatus, RunTask, TaskStatus
-from runs.validation import SPECIAL_WORKFLOW_OUTPUTS, Selector, parse_selector
 
 log = logging.getLogger(__name__)
-
-WORKFLOW_FAILED = "Not scored: the workflow call failed."
 
 
 class RunBroken(Exception):
@@ -41,6 +39,14 @@ class BindingContext:
     name: str
     scorer: Any
     inputs: list[tuple[str, Selector]]
+
+
+@dataclass
+class Rescore:
+    """A row pending only to re-score its failed metric results from what is stored."""
+
+    binding_ids: set
+    workflow_view: dict | None = None
 
 
 @dataclass
@@ -102,6 +108,37 @@ class RunContext:
             b.scorer.is_async for e in self.entries.values() for b in e.bindings
         )
         self.needs_loop = self.calls_workflows or self.has_async_metrics
+        # task id -> Rescore, filled by the drainer's thread when it claims such rows and
+        # taken by the row's processing (on the event loop thread, so no ORM there).
+        self.rescore: dict[int, Rescore] = {}
+
+    def load_rescores(self, task_ids: list[int]) -> None:
+        """Of the claimed ``task_ids``, note those pending only for re-scoring: which of
+        their metric results failed, and the stored workflow outputs the metrics read."""
+        from runs.models import MetricResult
+
+        stored = {
+            row[0]: row
+            for row in RunTask.objects.filter(id__in=task_ids, rescore=True).values_list(
+                "id", "entry_id", "outputs", *SPECIAL_WORKFLOW_OUTPUTS
+            )
+        }
+        if not stored:
+            return
+        failed: dict[int, set] = {task_id: set() for task_id in stored}
+        for task_id, binding_id in (
+            MetricResult.objects.filter(task_id__in=list(stored))
+            .exclude(error_description="")
+            .values_list("task_id", "binding_id")
+        ):
+            failed[task_id].add(binding_id)
+        for task_id, (_, entry_id, outputs, *special) in stored.items():
+            view = None
+            if self.entries[entry_id].executor is not None:
+                view = dict(outputs or {})
+                for name, value in zip(SPECIAL_WORKFLOW_OUTPUTS, special, strict=True):
+                    view.setdefault(name, value)
+            self.rescore[task_id] = Rescore(failed[task_id], view)
 
 
 def _workflow_view(result) -> dict:
@@ -114,11 +151,6 @@ def _workflow_view(result) -> dict:
 
 def _metric_inputs(binding: BindingContext, data: dict, workflow: dict | None) -> dict:
     return {name: selector.resolve(data, workflow) for name, selector in binding.inputs}
-
-
-def _task_error(results) -> str:
-    problems = [f"{name}: {outcome.error_description}" for name, outcome in results if outcome]
-    return ("Metric error — " + "; ".join(problems))[:2000] if problems else ""
 
 
 def _safe_score(binding: BindingContext, inputs: dict):
@@ -139,45 +171,52 @@ async def _safe_ascore(binding: BindingContext, inputs: dict, client):
         return MetricOutcome.error(f"{type(exc).__name__}: {exc}")
 
 
-def _finish_outcome(task_id, entry: EntryContext, scored: list, workflow=None) -> TaskOutcome:
-    errors = [(b.name, o if o.error_description else None) for b, o in scored]
-    error = _task_error(errors)
-    if workflow is not None and workflow.error:
-        error = f"Workflow error: {workflow.error}"[:2000]
-    return TaskOutcome(
-        task_id=task_id,
-        error=error,
-        results=[(b.binding_id, o) for b, o in scored],
-        workflow=workflow,
-    )
+def _bindings_to_score(entry: EntryContext, rescore: Rescore | None) -> list[BindingContext]:
+    if rescore is None:
+        return entry.bindings
+    return [b for b in entry.bindings if b.binding_id in rescore.binding_ids]
 
 
 def score_row_sync(context: RunContext, task_id, entry_id, data: dict) -> TaskOutcome:
+    """A dataset-only row: its metrics' outcomes; the row itself always succeeds (a metric
+    that cannot compute records its error on its own result)."""
     entry = context.entries[entry_id]
-    scored = [(b, _safe_score(b, _metric_inputs(b, data, None))) for b in entry.bindings]
-    return _finish_outcome(task_id, entry, scored)
+    rescore = context.rescore.pop(task_id, None)
+    bindings = _bindings_to_score(entry, rescore)
+    workflow = rescore.workflow_view if rescore is not None else None
+    scored = [(b, _safe_score(b, _metric_inputs(b, data, workflow))) for b in bindings]
+    return TaskOutcome(task_id=task_id, results=[(b.binding_id, o) for b, o in scored])
+
+
+async def _call_workflow(entry: EntryContext, data: dict, client):
+    inputs = {name: selector.resolve(data, None) for name, selector in entry.inputs}
+    try:
+        return await entry.executor.run(inputs, client=client)
+    except Exception as exc:  # executors should not raise; never let one row stop a batch
+        from workflows.executors import ExecutionResult
+
+        return ExecutionResult(error=f"{type(exc).__name__}: {exc}")
 
 
 async def process_row(context: RunContext, task_id, entry_id, data: dict, client) -> TaskOutcome:
-    from metrics.scoring import MetricOutcome
-
+    """One row: the agent call (unless only failed metric results are being re-scored from
+    the stored outputs), then every metric. The two outcomes are kept apart: the task's
+    ``error`` is the agent call's; each metric's error stays on its own result."""
     entry = context.entries[entry_id]
-    workflow_result = workflow_view = None
-    if entry.executor is not None:
-        inputs = {name: selector.resolve(data, None) for name, selector in entry.inputs}
-        try:
-            workflow_result = await entry.executor.run(inputs, client=client)
-        except Exception as exc:  # executors should not raise; never let one row stop a batch
-            from workflows.executors import ExecutionResult
-
-            workflow_result = ExecutionResult(error=f"{type(exc).__name__}: {exc}")
+    rescore = context.rescore.pop(task_id, None)
+    workflow_result = None
+    workflow_view = rescore.workflow_view if rescore is not None else None
+    if entry.executor is not None and rescore is None:
+        workflow_result = await _call_workflow(entry, data, client)
         if workflow_result.error:
-            scored = [(b, MetricOutcome.error(WORKFLOW_FAILED)) for b in entry.bindings]
-            return _finish_outcome(task_id, entry, scored, workflow_result)
+            # Nothing to score: the metrics have no results on this row.
+            error = f"Workflow error: {workflow_result.error}"[:2000]
+            return TaskOutcome(task_id=task_id, error=error, workflow=workflow_result)
         workflow_view = _workflow_view(workflow_result)
+    bindings = _bindings_to_score(entry, rescore)
     scored: list = []
     pending = []
-    for binding in entry.bindings:
+    for binding in bindings:
         inputs = _metric_inputs(binding, data, workflow_view)
         if binding.scorer.is_async:
             pending.append((binding, _safe_ascore(binding, inputs, client)))
@@ -188,7 +227,11 @@ async def process_row(context: RunContext, task_id, entry_id, data: dict, client
         scored.extend(zip((b for b, _ in pending), outcomes, strict=True))
         order = {b.binding_id: i for i, b in enumerate(entry.bindings)}
         scored.sort(key=lambda pair: order[pair[0].binding_id])
-    return _finish_outcome(task_id, entry, scored, workflow_result)
+    return TaskOutcome(
+        task_id=task_id,
+        results=[(b.binding_id, o) for b, o in scored],
+        workflow=workflow_result,
+    )
 
 
 def load_rows(task_ids: list[int]) -> list[tuple]:
@@ -207,6 +250,8 @@ class Drainer:
         self.context = RunContext(run, drainers=drainers or conf.drainer_count_for(run.mode))
         self.batch_size = conf.batch_size(calls_workflows=self.context.calls_workflows)
         self.lease = conf.lease_seconds()
+        # After a rerun some rows only need failed metric results re-scored (partial index).
+        self.rescoring = RunTask.objects.filter(run_id=self.run_id, rescore=True).exists()
         self.loop_thread: LoopThread | None = None
         self.client = None
 
@@ -253,13 +298,17 @@ class Drainer:
     def claim_rows(self, limit: int) -> list[tuple]:
         """Claim up to ``limit`` pending rows: [(task id, entry id, item data)]."""
         if sql.is_postgresql():
-            return claims.claim_and_load_pg(
+            rows = claims.claim_and_load_pg(
                 self.run_id, owner=self.owner, limit=limit, lease_seconds=self.lease
             )
-        task_ids = claims.claim_batch(
-            self.run_id, owner=self.owner, limit=limit, lease_seconds=self.lease
-        )
-        return load_rows(task_ids) if task_ids else []
+        else:
+            task_ids = claims.claim_batch(
+                self.run_id, owner=self.owner, limit=limit, lease_seconds=self.lease
+            )
+            rows = load_rows(task_ids) if task_ids else []
+        if rows and self.rescoring:
+            self.context.load_rescores([row[0] for row in rows])
+        return rows
 
     def drain(self, *, budget_seconds: float) -> bool:
         """Work until nothing is left to claim, the run stops, or the budget is spent.

@@ -18,7 +18,6 @@ from runs.models import (
     EvaluationRun,
     MetricBinding,
     MetricResult,
-    RunPhase,
     RunStatus,
     RunTask,
     TaskStatus,
@@ -27,12 +26,56 @@ from runs.models import (
 log = logging.getLogger(__name__)
 
 
+def _not_scored_by_entry(run: EvaluationRun) -> dict:
+    """{entry id: rows whose agent call (or the row itself) failed}: no metric ran there."""
+    return dict(
+        RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED)
+        .order_by()
+        .values_list("entry_id")
+        .annotate(n=Count("id"))
+        .values_list("entry_id", "n")
+    )
+
+
+def star_pass_status(summary: dict, *, threshold: float | None, metric) -> bool | None:
+    """The star metric rule: every row the metric should have scored counts.
+
+    Rows without a value (the metric could not compute, or the agent call failed) count as
+    failing rows at the worst end of the metric's declared range (``range_min``, or
+    ``range_max`` for inverted metrics), and the mean over all those rows must meet the
+    threshold. So the share of errors a run may have is what the threshold leaves room for;
+    a metric with an open worst end tolerates none. Nothing scored: not passed. A string
+    metric has no mean to compare: None.
+    """
+    from metrics.aggregation import passes
+
+    if threshold is None or not metric.is_numeric:
+        return None
+    scored = summary.get("count") or 0
+    failing = (summary.get("errors") or 0) + (summary.get("not_scored") or 0)
+    if scored == 0:
+        return False
+    mean = summary["mean"]
+    if failing:
+        worst = metric.range_max if metric.inverted else metric.range_min
+        if worst is None:
+            return False
+        mean = (mean * scored + worst * failing) / (scored + failing)
+    summary["pass_mean"] = mean
+    return passes(mean, threshold=threshold, inverted=metric.inverted)
+
+
 def compute_summaries(run: EvaluationRun) -> tuple[dict, bool | None]:
-    """{binding id: summary} for every metric binding, and the star metric's pass status."""
-    from metrics.aggregation import passes, summarize
+    """{binding id: summary} for every metric binding, and the star metric's pass status.
+
+    ``errors`` counts results whose metric could not compute; ``not_scored`` the rows of
+    the binding's entry whose agent call failed (they have no result at all).
+    """
+    from metrics.aggregation import summarize
 
     summaries: dict[str, dict] = {}
     pass_status = None
+    not_scored = _not_scored_by_entry(run)
     bindings = MetricBinding.objects.filter(run=run).select_related("metric_version__metric")
     for binding in bindings:
         metric = binding.metric_version.metric
@@ -60,26 +103,78 @@ def compute_summaries(run: EvaluationRun) -> tuple[dict, bool | None]:
             value_type=metric.value_type,
             entry_id=str(binding.entry_id),
             is_star=is_star,
+            not_scored=not_scored.get(binding.entry_id, 0),
         )
+        if is_star:
+            pass_status = star_pass_status(summary, threshold=run.star_threshold, metric=metric)
         summaries[str(binding.id)] = summary
-        if is_star and run.star_threshold is not None and summary.get("mean") is not None:
-            pass_status = passes(
-                summary["mean"], threshold=run.star_threshold, inverted=metric.inverted
-            )
     return summaries, pass_status
 
 
-def _terminal_status(counts: dict[str, int], *, cancelling: bool) -> str:
+def terminal_status(counts: dict[str, int], summaries: dict, *, cancelling: bool) -> str:
+    """The run status rule (README, "Status rules").
+
+    - canceled: the user canceled it;
+    - failed: no row's agent call (or, dataset-only, no row) succeeded, or the run has
+      metrics and not one metric result has a value;
+    - succeeded: every row's agent call succeeded and every metric result has a value;
+    - partially_succeeded: anything in between.
+    """
     if cancelling:
         return RunStatus.CANCELED
     succeeded = counts.get(TaskStatus.SUCCEEDED, 0)
-    failed = counts.get(TaskStatus.FAILED, 0)
-    canceled = counts.get(TaskStatus.CANCELED, 0)
-    if failed == 0 and canceled == 0:
-        return RunStatus.SUCCEEDED
-    if succeeded == 0:
+    failed = counts.get(TaskStatus.FAILED, 0) + counts.get(TaskStatus.CANCELED, 0)
+    valued = sum(s.get("count") or 0 for s in summaries.values())
+    errors = sum(s.get("errors") or 0 for s in summaries.values())
+    if succeeded == 0 or (summaries and valued == 0):
         return RunStatus.FAILED
+    if failed == 0 and errors == 0:
+        return RunStatus.SUCCEEDED
     return RunStatus.PARTIALLY_SUCCEEDED
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _commonest(queryset, column: str) -> tuple[str, int]:
+    """The most frequent value of ``column`` and how many distinct values there are."""
+    grouped = list(
+        queryset.order_by().values_list(column).annotate(n=Count("id")).order_by("-n", column)[:2]
+    )
+    return (grouped[0][0] if grouped else ""), len(grouped)
+
+
+def failure_reasons(run: EvaluationRun, counts: dict[str, int], summaries: dict) -> str:
+    """One line saying why a run is failed or partial: how many agent calls (or rows)
+    failed and each metric that could not score some rows, with the commonest error."""
+    from runs.columns import binding_labels
+
+    parts = []
+    total = sum(counts.values())
+    failed = counts.get(TaskStatus.FAILED, 0)
+    if failed:
+        failed_tasks = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED)
+        error, distinct = _commonest(failed_tasks, "error")
+        error = error.removeprefix("Workflow error: ")
+        what = "rows could not be processed" if run.is_dataset_only else "agent calls failed"
+        more = " (and other errors)" if distinct > 1 else ""
+        parts.append(f"{failed} of {total} {what}: {_shorten(error)}{more}")
+    labels = binding_labels(run)
+    for binding_id, summary in summaries.items():
+        errors = summary.get("errors") or 0
+        if not errors:
+            continue
+        errored = MetricResult.objects.filter(binding_id=binding_id).exclude(error_description="")
+        error, distinct = _commonest(errored, "error_description")
+        more = " (and other errors)" if distinct > 1 else ""
+        label = labels.get(binding_id, summary.get("metric_name", "A metric"))
+        scored_rows = errors + (summary.get("count") or 0)
+        parts.append(
+            f"{label} could not score {errors} of {scored_rows} rows: {_shorten(error)}{more}"
+        )
+    return "; ".join(parts)[:2000]
 
 
 def try_finish(run_id) -> bool:
@@ -108,21 +203,26 @@ def try_finish(run_id) -> bool:
             .annotate(n=Count("id"))
             .values_list("status", "n")
         )
-        status = _terminal_status(counts, cancelling=cancelling)
         summaries, pass_status = compute_summaries(run)
+        status = terminal_status(counts, summaries, cancelling=cancelling)
         if status == RunStatus.CANCELED:
             pass_status = None
-        changed = EvaluationRun.objects.filter(id=run_id, status=run.status).update(
+        reasons = ""
+        if status in (RunStatus.FAILED, RunStatus.PARTIALLY_SUCCEEDED):
+            reasons = failure_reasons(run, counts, summaries) or run.error_description
+        changed = EvaluationRun.objects.finish(
+            run_id,
+            leaving=run.status,
             status=status,
-            phase=RunPhase.FINISHED,
-            finished_at=now,
-            last_progress_at=now,
+            now=now,
             total_tasks=sum(counts.values()),
             succeeded_tasks=counts.get(TaskStatus.SUCCEEDED, 0),
             failed_tasks=counts.get(TaskStatus.FAILED, 0),
             canceled_tasks=counts.get(TaskStatus.CANCELED, 0),
+            metric_errors=sum(s.get("errors") or 0 for s in summaries.values()),
             summaries=summaries,
             pass_status=pass_status,
+            error_description=reasons,
         )
     if changed:
         log.info("run %s finished: %s %s", run_id, status, counts)
@@ -132,18 +232,9 @@ def try_finish(run_id) -> bool:
 
 def cancel_pending_run(run_id) -> bool:
     """A run still waiting for its plan is canceled at once (it has no tasks yet)."""
-    now = timezone.now()
-    return bool(
-        EvaluationRun.objects.filter(id=run_id, status=RunStatus.PENDING).update(
-            status=RunStatus.CANCELED, phase=RunPhase.FINISHED, finished_at=now
-        )
-    )
+    return EvaluationRun.objects.cancel_pending(run_id)
 
 
 def request_cancel(run_id) -> bool:
     """running -> cancelling; drainers stop claiming and the last one out finishes it."""
-    return bool(
-        EvaluationRun.objects.filter(id=run_id, status=RunStatus.RUNNING).update(
-            status=RunStatus.CANCELLING
-        )
-    )
+    return EvaluationRun.objects.request_cancel(run_id)

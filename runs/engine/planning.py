@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from datasets.models import DatasetItem
 from runs.engine import conf, sql
 from runs.engine.enqueue import enqueue_drainers
-from runs.models import EvaluationRun, RunEntry, RunMode, RunPhase, RunStatus, RunTask
+from runs.models import EvaluationRun, RunEntry, RunStatus, RunTask
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +52,10 @@ def plan_run(run_id, *, inline_drainer: bool = False) -> bool:
                         [sql.uuid_param(run.id), sql.uuid_param(entry_id), version_param],
                     )
             total = RunTask.objects.filter(run=run).count()
-            now = timezone.now()
-            phase = (
-                RunPhase.RUNNING_DATASET
-                if run.mode == RunMode.WITH_WORKFLOW
-                else RunPhase.EVALUATING_RESULTS
-            )
-            EvaluationRun.objects.filter(id=run.id, status=RunStatus.PENDING).update(
-                status=RunStatus.RUNNING,
-                phase=phase,
-                started_at=now,
-                last_progress_at=now,
-                total_tasks=total,
-            )
+            EvaluationRun.objects.start(run.id, mode=run.mode, total_tasks=total)
     except Exception as exc:
         log.exception("run %s: planning failed", run_id)
-        EvaluationRun.objects.filter(id=run_id, status=RunStatus.PENDING).update(
-            status=RunStatus.FAILED,
-            phase=RunPhase.FINISHED,
-            finished_at=timezone.now(),
-            error_description=f"Planning failed: {type(exc).__name__}: {exc}",
-        )
+        EvaluationRun.objects.fail(run_id, error=f"Planning failed: {type(exc).__name__}: {exc}")
         return False
     log.info("run %s: planned %d task(s)", run_id, total)
     sql.refresh_planner_statistics(RunTask, rows=total)

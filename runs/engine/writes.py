@@ -24,7 +24,13 @@ RESULT_CHUNK = 500
 
 @dataclass(slots=True)
 class TaskOutcome:
-    """What processing one task produced. ``workflow`` is None in dataset-only runs."""
+    """What processing one task produced.
+
+    ``error`` is the workflow outcome only (the agent call failed, or the row could not be
+    processed); a metric that cannot compute is an error on its own result in ``results``
+    and leaves the task succeeded. ``workflow`` is None in dataset-only runs and when only
+    failed metric results were re-scored from the stored outputs (those stay as they are).
+    """
 
     task_id: int
     error: str = ""
@@ -121,6 +127,7 @@ def _update_tasks(outcomes: list[TaskOutcome], *, owner: str, now) -> None:
             error=error,
             finished_at=now,
             lease_expires_at=None,
+            rescore=False,
         )
     called = [o for o in outcomes if o.workflow is not None]
     if not called:
@@ -149,7 +156,7 @@ def _update_tasks(outcomes: list[TaskOutcome], *, owner: str, now) -> None:
         cursor.executemany(
             f"UPDATE {tasks} SET status = %s, outputs = %s, input_tokens = %s, "  # noqa: S608
             "output_tokens = %s, chunks = %s, spans = %s, latency_ms = %s, error = %s, "
-            "finished_at = %s, lease_expires_at = NULL "
+            "finished_at = %s, lease_expires_at = NULL, rescore = FALSE "
             "WHERE id = %s AND status = 'claimed' AND lease_owner = %s",
             params,
         )
@@ -173,11 +180,16 @@ def _update_owned_tasks_pg(outcomes: list[TaskOutcome], *, owner: str, now) -> s
         columns["sp"].append(None if result is None else _json(result.spans or []))
         columns["lat"].append(None if result is None else result.latency_ms)
     tasks = sql.table(RunTask)
+    # Rows without a workflow result (dataset-only, or re-scored from stored outputs) keep
+    # whatever the agent call stored.
+    keep = "CASE WHEN v.out IS NULL THEN t.{0} ELSE v.{1} END"
     statement = (
         f"UPDATE {tasks} AS t SET status = v.st, error = v.err, finished_at = %s, "  # noqa: S608
-        "lease_expires_at = NULL, outputs = COALESCE(v.out::jsonb, t.outputs), "
-        "input_tokens = v.it, output_tokens = v.ot, chunks = COALESCE(v.ch::jsonb, t.chunks), "
-        "spans = COALESCE(v.sp::jsonb, t.spans), latency_ms = v.lat "
+        "lease_expires_at = NULL, rescore = FALSE, outputs = COALESCE(v.out::jsonb, t.outputs), "
+        f"input_tokens = {keep.format('input_tokens', 'it')}, "
+        f"output_tokens = {keep.format('output_tokens', 'ot')}, "
+        "chunks = COALESCE(v.ch::jsonb, t.chunks), spans = COALESCE(v.sp::jsonb, t.spans), "
+        f"latency_ms = {keep.format('latency_ms', 'lat')} "
         "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], "
         "%s::text[], %s::text[], %s::float8[]) AS v(id, st, err, out, it, ot, ch, sp, lat) "
         "WHERE t.id = v.id AND t.status = 'claimed' AND t.lease_owner = %s RETURNING t.id"
@@ -185,6 +197,14 @@ def _update_owned_tasks_pg(outcomes: list[TaskOutcome], *, owner: str, now) -> s
     with connection.cursor() as cursor:
         cursor.execute(statement, [now, *columns.values(), owner])
         return {row[0] for row in cursor.fetchall()}
+
+
+def _drop_results_of_failed(outcomes: list[TaskOutcome]) -> None:
+    """A failed agent call has no metric results: nothing was there to score. (Results of
+    an earlier attempt of the same row, processed twice, must not outlive it.)"""
+    failed = [o.task_id for o in outcomes if o.error]
+    if failed:
+        MetricResult.objects.filter(task_id__in=failed).delete()
 
 
 def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str) -> tuple[int, int]:
@@ -198,12 +218,14 @@ def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str) -> tuple[int
             kept = [o for o in outcomes if o.task_id in owned]
             if not kept:
                 return 0, 0
+            _drop_results_of_failed(kept)
             _upsert_results(run_id, kept)
         else:
             owned = set(owned_ids([o.task_id for o in outcomes], owner=owner))
             kept = [o for o in outcomes if o.task_id in owned]
             if not kept:
                 return 0, 0
+            _drop_results_of_failed(kept)
             _upsert_results(run_id, kept)
             _update_tasks(kept, owner=owner, now=now)
         succeeded = sum(1 for o in kept if o.succeeded)

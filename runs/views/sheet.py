@@ -27,50 +27,13 @@ from metrics.selectors import metrics_for_project
 from projects.models import Role
 from runs import services
 from runs.forms import SheetState
-from runs.validation import SPECIAL_WORKFLOW_OUTPUTS, TRACE_SELECTOR
+from runs.mapping import SPECIAL_WORKFLOW_OUTPUTS, TRACE_SELECTOR, suggest_selectors
 from runs.views.common import project_or_404
 from workflows.models import Workflow
-
-RESPONSE_NAMES = ("response", "answer", "output", "prediction", "actual", "completion")
-EXPECTED_NAMES = ("expected", "reference", "ground_truth", "target", "gold")
-EXPECTED_COLUMNS = (
-    "expected",
-    "expected_answer",
-    "ground_truth",
-    "ground_truth_answer",
-    "reference",
-    "answer",
-    "target",
-)
-QUESTION_NAMES = ("question", "query", "input", "prompt")
 
 
 def _find(items, wanted_id):
     return next((item for item in items if str(item.id) == str(wanted_id)), None)
-
-
-def _default_selector(name: str, *, columns, outputs, with_workflow, trace) -> str:
-    lowered = name.lower()
-    if with_workflow:
-        if name in outputs or name in SPECIAL_WORKFLOW_OUTPUTS:
-            return f"$.workflow.{name}"
-        if lowered in RESPONSE_NAMES and outputs:
-            return f"$.workflow.{outputs[0]}"
-    if trace and not with_workflow and lowered == "trace":
-        return TRACE_SELECTOR
-    if name in columns and not (with_workflow and lowered in RESPONSE_NAMES):
-        return f"$.dataset.{name}"
-    if lowered in EXPECTED_NAMES:
-        found = next((c for c in EXPECTED_COLUMNS if c in columns), None)
-        if found:
-            return f"$.dataset.{found}"
-    if lowered in QUESTION_NAMES:
-        found = next((c for c in QUESTION_NAMES if c in columns), None)
-        if found:
-            return f"$.dataset.{found}"
-    if not with_workflow and lowered in RESPONSE_NAMES and "output" in columns:
-        return "$.dataset.output"
-    return ""
 
 
 SELECTOR_HEAD = re.compile(r"[.\[]")
@@ -167,6 +130,9 @@ def sheet_context(
         if wf_version:
             outputs += [o for o in wf_version.output_names() if o not in outputs]
         prefix = f"agent-{i}"
+        suggested = suggest_selectors(
+            wf_version.inputs if wf_version else [], columns=columns, for_workflow=True
+        )
         agents.append(
             {
                 "index": i,
@@ -178,7 +144,7 @@ def sheet_context(
                     errors,
                     prefix,
                     [("Dataset", dataset_options)],
-                    lambda name: f"$.dataset.{name}" if name in columns else "",
+                    lambda name, suggested=suggested: suggested.get(name, ""),
                     dataset_stale if state.with_workflow and clear_stale else None,
                     cleared,
                 ),
@@ -213,6 +179,12 @@ def sheet_context(
         row.version_id = str(chosen.id) if chosen else ""
         shown = chosen or (m_versions[0] if m_versions else None)
         prefix = f"metric-{j}"
+        suggested = suggest_selectors(
+            shown.inputs if shown else [],
+            columns=columns,
+            outputs=outputs if state.with_workflow else None,
+            trace=trace,
+        )
         metric_rows.append(
             {
                 "index": j,
@@ -225,13 +197,7 @@ def sheet_context(
                     errors,
                     prefix,
                     groups,
-                    lambda name: _default_selector(
-                        name,
-                        columns=columns,
-                        outputs=outputs,
-                        with_workflow=state.with_workflow,
-                        trace=trace,
-                    ),
+                    lambda name, suggested=suggested: suggested.get(name, ""),
                     None
                     if not clear_stale
                     else lambda value: _stale(

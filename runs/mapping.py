@@ -1,4 +1,6 @@
-"""Checking a run's config before anything is saved, and the selector syntax it uses.
+"""Input mappings: the ``$.`` selector syntax that feeds workflow and metric inputs, the
+suggestions the sheet, test-case runs and the Gradient shapes start from
+(``suggest_selectors``), and the check of a run's config before anything is saved.
 
 Selectors:
 - ``$.dataset.<column>`` (optionally ``$.dataset.<column>.<key>...`` into an object column),
@@ -76,6 +78,117 @@ def parse_selector(text: Any, *, columns: list[str] | None = None) -> Selector |
                         return Selector(source, head, tuple(parts[cut:]))
             return Selector(source, rest)
     return None
+
+
+# --- suggestions -----------------------------------------------------------------------------
+
+# What the guesses look for, in order of preference. One list each, shared by every caller.
+QUESTION_NAMES = ("question", "query", "input", "prompt")
+EXPECTED_NAMES = (
+    "expected",
+    "expected_answer",
+    "expected_output",
+    "expected_response",
+    "ground_truth",
+    "ground_truth_answer",
+    "reference",
+    "target",
+    "gold",
+    "answer",
+)
+RESPONSE_NAMES = ("response", "output", "answer", "prediction", "actual", "completion", "text")
+SPAN_NAMES = ("spans", "trace")
+CHUNK_NAMES = ("chunks", "context", "contexts")
+
+
+def suggest_column(names, role: str, *, exclude=()) -> str | None:
+    """The first of ``names`` (dataset columns, workflow outputs or an item's keys) that
+    plays ``role``: "question", "expected" or "response"."""
+    wanted = {"question": QUESTION_NAMES, "expected": EXPECTED_NAMES, "response": RESPONSE_NAMES}
+    present = [n for n in names if n not in exclude]
+    return next((c for c in wanted[role] if c in present), None)
+
+
+def _role(name: str) -> str | None:
+    lowered = name.lower()
+    for role, names in (
+        ("response", RESPONSE_NAMES),
+        ("expected", EXPECTED_NAMES),
+        ("question", QUESTION_NAMES),
+    ):
+        if lowered in names:
+            return role
+    return None
+
+
+def suggest_selectors(
+    inputs: list[dict] | None,
+    *,
+    columns: list[str],
+    outputs: list[str] | None = None,
+    trace: bool = False,
+    for_workflow: bool = False,
+) -> dict[str, str]:
+    """{input name: selector} for the declared ``inputs`` this can guess.
+
+    Only required inputs get a suggestion: an optional input stays unmapped unless the user
+    maps it. ``for_workflow``: the inputs of a workflow (read from the dataset). Otherwise a
+    metric's inputs, in a run with workflows when ``outputs`` (the workflow's output names)
+    is given, dataset-only when it is None; ``trace`` says the dataset version is
+    trace-shaped, so span inputs read ``$.trace``.
+    """
+    suggestions: dict[str, str] = {}
+    declared = [spec for spec in inputs or [] if spec.get("name")]
+    with_workflow = outputs is not None
+    outputs = list(outputs or [])
+    for spec in declared:
+        if not spec.get("required", True):
+            continue
+        name = spec["name"]
+        role = _role(name)
+        lowered = name.lower()
+        selector = None
+        if for_workflow:
+            if name in columns:
+                selector = f"{DATASET_PREFIX}{name}"
+            elif role == "question" or len(declared) == 1:
+                column = suggest_column(columns, "question")
+                selector = f"{DATASET_PREFIX}{column}" if column else None
+        elif with_workflow and (name in outputs or name in SPECIAL_WORKFLOW_OUTPUTS):
+            selector = f"{WORKFLOW_PREFIX}{name}"
+        elif with_workflow and role == "response" and outputs:
+            primary = suggest_column(outputs, "response") or outputs[0]
+            selector = f"{WORKFLOW_PREFIX}{primary}"
+        elif with_workflow and lowered in CHUNK_NAMES and name not in columns:
+            selector = f"{WORKFLOW_PREFIX}chunks"
+        elif lowered in SPAN_NAMES and (trace or with_workflow):
+            selector = f"{WORKFLOW_PREFIX}spans" if with_workflow else TRACE_SELECTOR
+        elif name in columns:
+            selector = f"{DATASET_PREFIX}{name}"
+        elif role is not None and not (with_workflow and role == "response"):
+            # In dataset-only runs the response and the expected value must not be one column.
+            taken = () if role == "response" else _response_columns(declared, columns, outputs)
+            column = suggest_column(columns, role, exclude=taken)
+            selector = f"{DATASET_PREFIX}{column}" if column else None
+        if selector:
+            suggestions[name] = selector
+    return suggestions
+
+
+def _response_columns(declared, columns, outputs) -> tuple[str, ...]:
+    """Dataset columns a dataset-only suggestion already reads as the response."""
+    if outputs:
+        return ()
+    taken = []
+    for spec in declared:
+        name = spec["name"]
+        if name in columns and _role(name) == "response":
+            taken.append(name)
+        elif _role(name) == "response":
+            column = suggest_column(columns, "response")
+            if column:
+                taken.append(column)
+    return tuple(taken)
 
 
 # --- the plan a valid config turns into ------------------------------------------------------
