@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0002_column_orderings"),
+        ("runs", "0003_h11e_status_rules"),
     ]
 
     operations = [
