@@ -52,7 +52,11 @@ def test_edit_run_against_agents_and_see_the_trend(web, project, owner, agent):
     # The test case maps inputs by name: a dataset with the usual column names.
     rows = [{"question": r["question"], "ground_truth_answer": r["answer"]} for r in QA_ROWS]
     qa_version = release(project, owner, rows, name="Support questions (named)")
-    only_contains = {"metrics": [str(builtin("contains").id)]}
+    # (Token F1's expected input is required, so the test case's run maps it.)
+    only_contains = {
+        "metrics": [str(builtin("squad_f1").id)],
+        "star": str(builtin("squad_f1").id),
+    }
     web.post(reverse("runs:test_cases", args=[project.pk]), _data(qa_version, **only_contains))
     case = EvaluationTestCase.objects.get(project=project)
     url = reverse("runs:test_case", args=[project.pk, case.pk])
