@@ -84,3 +84,15 @@ def test_the_try_panel_follows_the_declared_inputs(web, project):
     html = response.content.decode()
     assert 'id="try-panel"' in html and "<html" not in html
     assert 'name="input_answer"' in html and 'name="input_reference"' in html
+
+
+def test_the_edit_form_shows_the_metrics_implementation_and_its_parameters(web, project):
+    web.post(
+        _url(project, "new/"),
+        {"implementation": "contains", "name": "Mentions warranty", "param_values": "warranty"},
+    )
+    metric = Metric.objects.get(project=project, name="Mentions warranty")
+    html = web.get(_url(project, f"{metric.pk}/edit/")).content.decode()
+    assert re.search(r'<option value="contains" [^>]*selected>Contains<', html)
+    assert "warranty</textarea>" in html
+    assert 'id="draft-try-result"' in html
