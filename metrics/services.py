@@ -296,6 +296,7 @@ def metric_try_definition(
     params: dict | None,
     inputs: list | None,
     sample: Any,
+    user,
     value_type: str | None = None,
     range_min: float | None = None,
     range_max: float | None = None,
@@ -313,7 +314,7 @@ def metric_try_definition(
     version = MetricVersion(
         metric=metric, number=0, implementation=impl.key, params=clean_params, inputs=clean_inputs
     )
-    return metric_try(version=version, inputs=sample)
+    return metric_try(version=version, inputs=sample, user=user)
 
 
 @transaction.atomic

@@ -165,8 +165,11 @@ def metric_try_draft(request, project_id):
                 params=form.params(),
                 inputs=form.inputs(),
                 sample=try_form.inputs(),
+                user=request.user,
                 **form.value_settings(),
             )
+        except TryRateLimited as exc:
+            error = exc.message
         except ValidationError as exc:
             error = " ".join(
                 f"{key}: {m}" if key not in ("__all__", "inputs") else m
