@@ -58,6 +58,7 @@ def world(project, owner):
         "metric_id": metric.id,
         "metric_version_id": metric.latest_version().id,
         "test_case_uuid": test_case.id,
+        "test_case_id": test_case.id,
         "evaluation_test_case_uuid": test_case.id,
         "key_id": key.id,
         "position": 0,
