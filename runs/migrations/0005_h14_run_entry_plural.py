@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0003_h11e_status_rules"),
+        ("runs", "0004_h18_worker_heartbeat"),
     ]
 
     operations = [
