@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0005_h13_idempotency_fingerprint"),
+        ("runs", "0006_h14_run_entry_plural"),
     ]
 
     operations = [
