@@ -11,7 +11,8 @@ from datasets.models import Dataset
 from runs import services as run_services
 from runs.models import EvaluationRun, MetricBinding, MetricResult, RunStatus
 from tests.runs.conftest import builtin
-from tests.support.processes import qcluster, wait_until
+from tests.runs_api.test_pydo import pydo_client
+from tests.support.processes import qcluster, wait_until, web_server
 from traces import demo
 from traces.models import SpanMetricResult
 
@@ -93,6 +94,18 @@ def test_a_tool_span_metric_over_the_demo_traces_fills_span_level_results(projec
             else:
                 assert names == []
     assert sorted(r.get("number_value") for r in tool_results.values()) == [0.0, 1.0]
+    # The same through DigitalOcean's own client, pydo, against a live server.
+    with web_server() as base:
+        do = pydo_client(base, api.raw_key).genai
+        page = do.get_evaluation_run_results(str(run.id), per_page=10)
+    through_pydo = sorted(
+        result.get("number_value")
+        for prompt in page["prompts"]
+        for span in prompt["evaluation_trace_spans"]
+        if span["type"] == TOOL
+        for result in span["span_level_metric_results"]
+    )
+    assert through_pydo == [0.0, 1.0]
     failed = next(r for r in tool_results.values() if r.get("number_value") == 0.0)
     assert "failed" in failed["reasoning"]
 
