@@ -308,7 +308,7 @@ class LlmJudge(Implementation):
                         f"{response.text[:300]}"
                     )
                 else:
-                    return self.outcome_from(response)
+                    return with_usage(self.outcome_from(response), response)
             if attempt + 1 < attempts:
                 await asyncio.sleep(wait or 0)
         return MetricOutcome.error(f"Judge call failed after {attempts} attempt(s): {problem}.")
@@ -333,3 +333,22 @@ class LlmJudge(Implementation):
                 f"[{self.score_min:g}, {self.score_max:g}]. Reply: {content[:300]}"
             )
         return MetricOutcome.number(score, reasoning)
+
+
+def with_usage(outcome: MetricOutcome, response: httpx.Response) -> MetricOutcome:
+    """The judge call's token usage on its outcome (a reply without a valid score was still
+    paid for), from the OpenAI ``usage`` block."""
+    outcome.called = True
+    try:
+        usage = response.json().get("usage") or {}
+    except (ValueError, AttributeError):
+        return outcome
+    if isinstance(usage, dict):
+        for source, target in (
+            ("prompt_tokens", "input_tokens"),
+            ("completion_tokens", "output_tokens"),
+        ):
+            value = usage.get(source)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(outcome, target, value)
+    return outcome

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from evalsite.errors import ConflictError
 from runs.engine import sql
+from runs.engine.budget import reset_leaked_reservations
 from runs.engine.enqueue import enqueue_drainers, enqueue_plan
 from runs.engine.finish import cancel_pending_run, request_cancel, try_finish
 from runs.mapping import validate_run_config
@@ -26,6 +27,7 @@ from runs.models import (
     RunTask,
     TaskStatus,
 )
+from runs.options import CAP_FIELDS, clean_run_options, run_options
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -42,9 +44,12 @@ def run_start(
     idempotency_key: str | None = None,
     test_case=None,
     test_case_version: int | None = None,
+    options: dict | None = None,
 ) -> EvaluationRun:
     """Validate, pin every version, save the run pending and enqueue its planning.
 
+    ``options``: repetitions, caps and call-cache choices (runs.options); caps the run does
+    not set come from the project's defaults.
     A repeated ``idempotency_key`` (per project) returns the run it first started.
     """
     if idempotency_key is not None:
@@ -59,6 +64,7 @@ def run_start(
         ).first()
         if existing is not None:
             return existing
+    options = run_options(project, options)
     plan = validate_run_config(
         project=project,
         name=name,
@@ -86,6 +92,7 @@ def run_start(
                     else getattr(test_case, "version", None)
                 ),
                 idempotency_key=idempotency_key,
+                **options,
             )
     except IntegrityError:
         if idempotency_key is None:
@@ -134,16 +141,25 @@ def run_cancel(*, run: EvaluationRun) -> EvaluationRun:
 
 
 @transaction.atomic
-def run_rerun(*, run: EvaluationRun) -> EvaluationRun:
+def run_rerun(*, run: EvaluationRun, caps: dict | None = None) -> EvaluationRun:
     """Recover what failed, in the same run, with the pinned versions.
 
     Rows whose agent call failed go back to pending and call the agent again; rows whose
     agent call succeeded but some metric result failed are re-scored from the stored outputs
-    (only those metrics, and the agent is not called). Nothing failed: ``ConflictError``.
+    (only those metrics, and the agent is not called). Rows not run because a cap was
+    reached are run now: pass raised ``caps`` (``max_cost`` etc.; None removes a cap) to
+    let them through. Nothing failed: ``ConflictError``.
     """
+    changes = clean_run_options(caps, partial=True) if caps else {}
+    changes = {k: v for k, v in changes.items() if k in CAP_FIELDS}
     locked = EvaluationRun.objects.select_for_update().get(id=run.id)
     if locked.is_active:
         raise ConflictError("The run is still in progress; wait for it to finish first.")
+    if changes:
+        EvaluationRun.objects.filter(id=run.id).update(**changes)
+    if locked.cap_reached:
+        EvaluationRun.objects.filter(id=run.id).update(cap_reached="")
+    reset_leaked_reservations(run.id)
     reset = {"attempts": 0, "finished_at": None, "lease_expires_at": None}
     recalled = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED).update(
         status=TaskStatus.PENDING, error="", rescore=False, **reset
