@@ -22,13 +22,19 @@ class Builtin:
     category: str | None = None
 
 
+ROUGE_NOTE = (
+    " (rouge-score; Unicode-aware tokens, identical to rouge-score's on ASCII, each "
+    "Chinese/Japanese character a token, NFC). No tokens on either side scores 0."
+)
+
 CATALOGUE: tuple[Builtin, ...] = (
     Builtin("exact_match", "Exact match", "exact_match"),
     Builtin(
         "exact_match_relaxed",
         "Exact match (ignore case and spacing)",
         "exact_match",
-        "1 when the response equals the expected text, ignoring case and runs of whitespace.",
+        "1 when the response equals the expected text, ignoring Unicode case (casefold) and "
+        "runs of whitespace; both NFC-normalised; empty equals empty.",
         {"case_sensitive": False, "collapse_whitespace": True},
     ),
     Builtin("squad_exact_match", "Exact match (SQuAD)", "squad_exact_match"),
@@ -48,21 +54,21 @@ CATALOGUE: tuple[Builtin, ...] = (
         "rouge_1",
         "ROUGE-1",
         "rouge",
-        "Unigram-overlap F-measure (rouge-score).",
+        "Unigram-overlap F-measure" + ROUGE_NOTE,
         {"rouge_type": "rouge1"},
     ),
     Builtin(
         "rouge_2",
         "ROUGE-2",
         "rouge",
-        "Bigram-overlap F-measure (rouge-score).",
+        "Bigram-overlap F-measure" + ROUGE_NOTE,
         {"rouge_type": "rouge2"},
     ),
     Builtin(
         "rouge_l",
         "ROUGE-L",
         "rouge",
-        "Longest-common-subsequence F-measure (rouge-score).",
+        "Longest-common-subsequence F-measure" + ROUGE_NOTE,
         {"rouge_type": "rougeL"},
     ),
     Builtin("levenshtein_similarity", "Levenshtein similarity", "levenshtein_similarity"),
@@ -70,28 +76,32 @@ CATALOGUE: tuple[Builtin, ...] = (
         "numeric_closeness",
         "Numeric closeness",
         "numeric_closeness",
-        "1 when the response is within 1% (or 1e-6) of the expected number, else 0.",
+        "1 when |response - expected| <= max(1e-6, 1% of |expected|), else 0. Text must be a "
+        "plain decimal number ('.' decimal point, commas only between groups of three digits); "
+        '"1,5", "12%", NaN or a boolean is an error for that row.',
         {"rel_tol": 0.01, "abs_tol": 1e-6},
     ),
     Builtin(
         "length_in_range",
         "Response length (1-4000 characters)",
         "length_in_range",
-        "1 when the response has between 1 and 4000 characters, else 0.",
+        "1 when the response has between 1 and 4000 characters (Unicode code points after "
+        "NFC), else 0; an empty response scores 0.",
         {"min": 1, "max": 4000},
     ),
     Builtin(
         "word_count_in_range",
         "Word count (1-300 words)",
         "word_count_in_range",
-        "1 when the response has between 1 and 300 words, else 0.",
+        "1 when the response has between 1 and 300 whitespace-separated words, else 0; an "
+        "empty response scores 0.",
         {"min": 1, "max": 300},
     ),
     Builtin(
         "latency_under",
         "Latency under 2 s",
         "latency_under",
-        "1 when the workflow answered within 2000 ms, else 0.",
+        "1 when the workflow answered within 2000 ms, else 0; a missing latency is an error.",
         {"threshold_ms": 2000},
     ),
     Builtin("token_usage", "Token usage", "token_usage"),

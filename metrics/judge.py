@@ -1,6 +1,7 @@
 """LLM-as-judge metrics: a rubric prompt over the metric's named inputs, sent to an
-OpenAI-compatible ``/chat/completions`` endpoint; the reply is parsed to a score in range plus
-reasoning (JSON first, then a tolerant fallback). Timeouts, 429 (honouring Retry-After) and
+OpenAI-compatible ``/chat/completions`` endpoint; the reply is read strictly by
+``metrics.judge_parsing`` (one JSON object with a numeric score in range, never a number from
+prose). Timeouts, 429 (honouring Retry-After) and
 5xx are retried with backoff; anything else becomes ``error_description``, never a score.
 
 Presets: correctness against ground truth, faithfulness to context, answer relevancy, and a
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 from typing import Any
 
 import httpx
 from django.core.exceptions import ValidationError
 
+from metrics.judge_parsing import parse_judge_reply
 from metrics.params import Param
 from metrics.registry import Implementation, inp, register
 from metrics.scoring import MetricOutcome
@@ -114,50 +115,6 @@ def render(template: str, values: dict[str, Any]) -> str:
         return json.dumps(value, ensure_ascii=False, default=str)
 
     return VARIABLE.sub(replace, template)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        match = re.search(r"-?\d+(?:\.\d+)?", value)
-        return float(match.group()) if match else None
-    return None
-
-
-def parse_reply(content: str) -> tuple[float | None, str | None]:
-    """``(score, reasoning)`` from a judge's reply: JSON (possibly fenced or embedded in
-    prose) first, then ``score: 4`` / ``4/5`` style text. ``score`` is None when absent."""
-    text = content.strip()
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    candidates = [text] + ([fenced.group(1)] if fenced else [])
-    brace = re.search(r"\{.*\}", text, re.DOTALL)
-    if brace:
-        candidates.append(brace.group())
-    for candidate in candidates:
-        try:
-            data = json.loads(candidate)
-        except (json.JSONDecodeError, ValueError):
-            continue
-        if isinstance(data, dict):
-            raw = next((data[k] for k in ("score", "rating", "value", "grade") if k in data), None)
-            reasoning = next(
-                (data[k] for k in ("reasoning", "reason", "explanation", "rationale") if k in data),
-                None,
-            )
-            return _number(raw), (str(reasoning) if reasoning is not None else None)
-        if isinstance(data, int | float) and not isinstance(data, bool):
-            return float(data), None
-    match = re.search(
-        r"(?:score|rating|grade)\s*[\"']?\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", text, re.IGNORECASE
-    )
-    if not match:
-        match = re.search(r"(-?\d+(?:\.\d+)?)\s*/\s*\d+(?:\.\d+)?", text)
-    if not match:
-        return None, None
-    return float(match.group(1)), text[:2000]
 
 
 def _retry_after(response: httpx.Response, attempt: int) -> float:
@@ -322,17 +279,12 @@ class LlmJudge(Implementation):
             )
         if not isinstance(content, str) or not content.strip():
             return MetricOutcome.error("Judge reply is empty.")
-        score, reasoning = parse_reply(content)
-        if score is None:
-            return MetricOutcome.error(
-                f"Could not find a score in the judge's reply: {content[:300]}"
-            )
-        if not math.isfinite(score) or not self.score_min <= score <= self.score_max:
-            return MetricOutcome.error(
-                f"Judge gave score {score:g}, outside the range "
-                f"[{self.score_min:g}, {self.score_max:g}]. Reply: {content[:300]}"
-            )
-        return MetricOutcome.number(score, reasoning)
+        reading = parse_judge_reply(
+            content, score_min=self.score_min, score_max=self.score_max, redact=(self.api_key,)
+        )
+        if reading.error:
+            return MetricOutcome.error(reading.error)
+        return MetricOutcome.number(reading.score, reading.reasoning)
 
 
 def with_usage(outcome: MetricOutcome, response: httpx.Response) -> MetricOutcome:

@@ -8,6 +8,7 @@ registers itself with ``@register``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, ClassVar
 
@@ -127,17 +128,48 @@ def as_text_list(inputs: dict, name: str) -> list[str]:
     return [as_text(inputs, name)]
 
 
+NUMBER_TEXT = re.compile(
+    r"[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII
+)
+NUMBER_RULE = (
+    "a decimal number such as 12, -0.5, 1e-3 or 1,234.5 (a comma only between groups of "
+    "three digits; '.' is the decimal point)"
+)
+
+
+def parse_number_text(text: str) -> float | None:
+    """A number from text by one stated rule, or None: ASCII digits, optional sign, '.' as
+    the decimal point, optional exponent; commas only as thousands separators in groups of
+    three ("1,234,567.5"). "1,5", "1.234,5", "1_000", "NaN", "inf", "12%" and "$5" are not
+    numbers, and neither is anything beyond float range."""
+    text = text.strip()
+    if not NUMBER_TEXT.fullmatch(text):
+        return None
+    value = float(text.replace(",", ""))
+    return value if math.isfinite(value) else None
+
+
 def as_number(inputs: dict, name: str) -> float:
+    """Input ``name`` as a finite number: JSON numbers as they are (booleans refused), text
+    read by ``parse_number_text``."""
     value = inputs.get(name)
     if isinstance(value, bool):
         raise MetricInputError(f"Input {name} is a boolean, not a number.")
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
         try:
-            return float(value.strip().replace(",", ""))
-        except ValueError:
-            raise MetricInputError(f"Input {name} is not a number: {value[:80]!r}.") from None
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise MetricInputError(f"Input {name} is not a finite number.")
+        return number
+    if isinstance(value, str):
+        number = parse_number_text(value)
+        if number is None:
+            raise MetricInputError(
+                f"Input {name} is not a number: {value[:80]!r} (expected {NUMBER_RULE})."
+            )
+        return number
     if value is None:
         raise MetricInputError(f"Input {name} is empty.")
     raise MetricInputError(f"Input {name} is not a number.")

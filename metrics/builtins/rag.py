@@ -1,12 +1,13 @@
 """Metrics for RAG and agents: chunk usage (per chunk ``chunk_used`` / ``chunk_usage_pct`` as
 Gradient's prompt chunks report them), lexical groundedness, expected tool called, span error
-rate. Lexical measures use SQuAD normalisation and ignore common English stop words."""
+rate. Lexical measures use the Unicode-extended SQuAD normalisation of
+``metrics.builtins.textnorm`` and ignore common English stop words."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from metrics.builtins.text import squad_normalize
+from metrics.builtins.textnorm import squad_normalize
 from metrics.params import Param
 from metrics.registry import Implementation, MetricInputError, as_text, inp, register
 from metrics.scoring import MetricOutcome
@@ -87,7 +88,8 @@ class ChunkUsage(Implementation):
     description = (
         "Per retrieved chunk, the share of the answer's content words found in it "
         "(chunk_usage_pct) and whether that reaches the threshold (chunk_used); the value is "
-        "the percentage of chunks used."
+        "the percentage of chunks used. An answer with no content words uses no chunk (0); "
+        "no chunks is an error."
     )
     inputs = (
         inp("response", "The answer."),
@@ -129,7 +131,11 @@ class ChunkUsage(Implementation):
 class AnswerGrounded(Implementation):
     key = "answer_grounded"
     label = "Answer grounded in context (lexical)"
-    description = "Share of the answer's content words that appear in the context, 0-1."
+    description = (
+        "Share of the answer's content words (normalised tokens minus common English stop "
+        "words, repeats counted) that appear in the context, 0-1. Lexical only: paraphrases "
+        "count as ungrounded. An answer with no content words is an error."
+    )
     inputs = (
         inp("response", "The answer."),
         inp("context", "The context: text, a list of texts, or chunks."),
@@ -155,7 +161,11 @@ class AnswerGrounded(Implementation):
 class ToolCalled(Implementation):
     key = "tool_called"
     label = "Expected tool called"
-    description = "1 when a tool span (or tool call) with the expected name is in the trace."
+    description = (
+        "1 when a tool span (or an OpenAI-style tool call in a span's output) with exactly "
+        "the expected name is in the trace, else 0 (names are case-sensitive). No spans, or "
+        "no expected tool, is an error."
+    )
     inputs = (
         inp("spans", "Trace spans (map $.workflow.spans or $.trace)."),
         inp("expected_tool", "Tool name expected (instead of the parameter).", False),
@@ -201,7 +211,10 @@ def _span_failed(span: dict) -> bool:
 class SpanErrorRate(Implementation):
     key = "span_error_rate"
     label = "Span error rate"
-    description = "Share of trace spans that failed (error field or error status). Lower is better."
+    description = (
+        "Share of trace spans that failed (an error field, an error/failed status, or an "
+        "error in the output), child spans included. Lower is better. No spans is an error."
+    )
     inputs = (inp("spans", "Trace spans (map $.workflow.spans or $.trace)."),)
     inverted = True
     category = "METRIC_CATEGORY_MODEL_FIT"

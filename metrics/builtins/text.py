@@ -1,10 +1,14 @@
 """Deterministic text metrics: string checks, SQuAD token F1 / exact match, BLEU and chrF
-(sacrebleu), ROUGE (rouge-score), Levenshtein similarity (rapidfuzz), length checks."""
+(sacrebleu), ROUGE (rouge-score), Levenshtein similarity (rapidfuzz), length checks.
+
+Every text compared here (responses, references, needles, patterns) is NFC-normalised first
+(``metrics.builtins.textnorm``), and token-based metrics use its Unicode-aware tokenizers,
+which equal the reference implementations' on ASCII text.
+"""
 
 from __future__ import annotations
 
 import re
-import string
 from collections import Counter
 
 from django.core.exceptions import ValidationError
@@ -12,15 +16,11 @@ from rapidfuzz.distance import Levenshtein
 from rouge_score import rouge_scorer
 from sacrebleu.metrics import BLEU, CHRF
 
+from metrics.builtins.textnorm import RougeTokenizer, nfc, squad_normalize, squad_tokens
 from metrics.params import Param
-from metrics.registry import (
-    Implementation,
-    MetricInputError,
-    as_text,
-    as_text_list,
-    inp,
-    register,
-)
+from metrics.registry import Implementation, MetricInputError, inp, register
+from metrics.registry import as_text as _as_text
+from metrics.registry import as_text_list as _as_text_list
 from metrics.scoring import MetricOutcome
 
 RESPONSE = inp("response", "The text to check (usually the workflow's answer).")
@@ -32,15 +32,35 @@ CASE_SENSITIVE = Param("case_sensitive", "bool", default=True, help="Compare cas
 ONE = MetricOutcome.number  # short alias used in the hot paths
 
 
+NEEDLE_NOTE = (
+    " Texts are NFC-normalised; case-insensitive mode uses Unicode case folding; an empty "
+    "value is found in every response; with no values and no expected input it is an error."
+)
+
+
 def _binary(ok: bool, reasoning: str | None = None) -> MetricOutcome:
     return MetricOutcome(number_value=1.0 if ok else 0.0, reasoning=reasoning)
+
+
+def as_text(inputs: dict, name: str) -> str:
+    """Input ``name`` as NFC text (numbers and JSON values serialised)."""
+    return nfc(_as_text(inputs, name))
+
+
+def as_text_list(inputs: dict, name: str) -> list[str]:
+    return [nfc(t) for t in _as_text_list(inputs, name)]
 
 
 @register
 class ExactMatch(Implementation):
     key = "exact_match"
     label = "Exact match"
-    description = "1 when the response equals the expected text (or any of them), else 0."
+    description = (
+        "1 when the response equals the expected text (or any of a list of them), else 0. "
+        "Both are NFC-normalised; leading/trailing whitespace is ignored unless strip is off; "
+        "case-insensitive mode uses Unicode case folding (ß = ss). Empty equals empty; numbers "
+        "and JSON values are compared as their JSON text."
+    )
     inputs = (RESPONSE, EXPECTED)
     params = (
         CASE_SENSITIVE,
@@ -70,10 +90,9 @@ class ExactMatch(Implementation):
     def score(self, inputs: dict) -> MetricOutcome:
         response = inputs.get("response")
         expected = inputs.get("expected")
-        if type(response) is not str:
-            response = as_text(inputs, "response")
+        response = nfc(response) if type(response) is str else as_text(inputs, "response")
         if type(expected) is str:
-            return _binary(self._norm(response) == self._norm(expected))
+            return _binary(self._norm(response) == self._norm(nfc(expected)))
         norm = self._norm(response)
         return _binary(any(norm == self._norm(e) for e in as_text_list(inputs, "expected")))
 
@@ -89,7 +108,7 @@ class _NeedleCheck(Implementation):
 
     def setup(self) -> None:
         self.case_sensitive = self.p.get("case_sensitive", True)
-        values = list(self.p.get("values") or [])
+        values = [nfc(v) for v in self.p.get("values") or []]
         self.values = values if self.case_sensitive else [v.casefold() for v in values]
 
     def needles(self, inputs: dict) -> list[str]:
@@ -106,8 +125,7 @@ class _NeedleCheck(Implementation):
 
     def haystack(self, inputs: dict) -> str:
         response = inputs.get("response")
-        if type(response) is not str:
-            response = as_text(inputs, "response")
+        response = nfc(response) if type(response) is str else as_text(inputs, "response")
         return response if self.case_sensitive else response.casefold()
 
 
@@ -115,7 +133,9 @@ class _NeedleCheck(Implementation):
 class Contains(_NeedleCheck):
     key = "contains"
     label = "Contains"
-    description = "1 when the response contains the expected text (every listed value), else 0."
+    description = (
+        "1 when the response contains the expected text (every listed value), else 0." + NEEDLE_NOTE
+    )
 
     def score(self, inputs: dict) -> MetricOutcome:
         haystack = self.haystack(inputs)
@@ -127,7 +147,7 @@ class Contains(_NeedleCheck):
 class ContainsAny(_NeedleCheck):
     key = "contains_any"
     label = "Contains any"
-    description = "1 when the response contains at least one of the values, else 0."
+    description = "1 when the response contains at least one of the values, else 0." + NEEDLE_NOTE
 
     def score(self, inputs: dict) -> MetricOutcome:
         haystack = self.haystack(inputs)
@@ -138,7 +158,9 @@ class ContainsAny(_NeedleCheck):
 class ContainsAll(_NeedleCheck):
     key = "contains_all"
     label = "Contains all"
-    description = "Share of the values the response contains (1 when it contains all of them)."
+    description = (
+        "Share of the values the response contains (1 when it contains all of them)." + NEEDLE_NOTE
+    )
 
     def score(self, inputs: dict) -> MetricOutcome:
         haystack = self.haystack(inputs)
@@ -154,7 +176,7 @@ class ContainsAll(_NeedleCheck):
 class NotContains(_NeedleCheck):
     key = "not_contains"
     label = "Does not contain"
-    description = "1 when the response contains none of the values, else 0."
+    description = "1 when the response contains none of the values, else 0." + NEEDLE_NOTE
     category = "METRIC_CATEGORY_SAFETY_AND_SECURITY"
 
     def score(self, inputs: dict) -> MetricOutcome:
@@ -167,7 +189,10 @@ class NotContains(_NeedleCheck):
 class StartsWith(_NeedleCheck):
     key = "starts_with"
     label = "Starts with"
-    description = "1 when the response (leading whitespace ignored) starts with a value, else 0."
+    description = (
+        "1 when the response (leading whitespace ignored) starts with a value, else 0."
+        + NEEDLE_NOTE
+    )
 
     def score(self, inputs: dict) -> MetricOutcome:
         haystack = self.haystack(inputs).lstrip()
@@ -178,7 +203,11 @@ class StartsWith(_NeedleCheck):
 class RegexMatch(Implementation):
     key = "regex_match"
     label = "Regex match"
-    description = "1 when the regular expression matches the response, else 0."
+    description = (
+        "1 when the Python regular expression matches the response (anywhere, or the whole "
+        "text in fullmatch mode), else 0. Pattern and text are NFC-normalised; \\w and \\d "
+        "are Unicode-aware; an invalid pattern in the input is an error for that row."
+    )
     inputs = (
         RESPONSE,
         inp("pattern", "A regular expression (instead of the parameter).", False),
@@ -208,7 +237,8 @@ class RegexMatch(Implementation):
     def setup(self) -> None:
         self.flags = re.IGNORECASE if self.p.get("ignore_case") else 0
         self.fullmatch = self.p.get("mode") == "fullmatch"
-        self.compiled = re.compile(self.p["pattern"], self.flags) if self.p.get("pattern") else None
+        pattern = self.p.get("pattern")
+        self.compiled = re.compile(nfc(pattern), self.flags) if pattern else None
 
     def score(self, inputs: dict) -> MetricOutcome:
         compiled = self.compiled
@@ -224,19 +254,12 @@ class RegexMatch(Implementation):
         return _binary(found is not None)
 
 
-# --- SQuAD (official evaluation script v1.1 normalisation) -------------------------------
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def squad_normalize(text: str) -> str:
-    """Lower text and remove punctuation, articles and extra whitespace (SQuAD v1.1)."""
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split())
-
-
+# --- SQuAD (official evaluation script, Unicode-extended as MLQA) ------------------------
 def squad_f1(prediction: str, ground_truth: str) -> float:
-    prediction_tokens = squad_normalize(prediction).split()
-    truth_tokens = squad_normalize(ground_truth).split()
+    """SQuAD 2.0 ``compute_f1``: when either side has no tokens after normalisation the F1
+    is 1 if both have none, else 0 (SQuAD 1.1 gave 0 in both cases)."""
+    prediction_tokens = squad_tokens(prediction)
+    truth_tokens = squad_tokens(ground_truth)
     if not prediction_tokens or not truth_tokens:
         return float(prediction_tokens == truth_tokens)
     common = Counter(prediction_tokens) & Counter(truth_tokens)
@@ -248,11 +271,24 @@ def squad_f1(prediction: str, ground_truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+SQUAD_NOTE = (
+    " Normalisation of the official SQuAD script (lowercase; punctuation and the articles "
+    "a/an/the removed; whitespace tokens), extended as in MLQA: NFC, Unicode punctuation "
+    "removed too, each Chinese/Japanese (Han, Hiragana, Katakana) character a token; equal "
+    "to the official script on ASCII text."
+)
+
+
 @register
 class SquadF1(Implementation):
     key = "squad_f1"
     label = "Token F1 (SQuAD)"
-    description = "Token-overlap F1 after SQuAD normalisation; max over several references."
+    description = (
+        "SQuAD 2.0 token-overlap F1 between response and reference, the best over a list "
+        "of references. Empty-answer rule of SQuAD 2.0: if the response or the reference has "
+        "no tokens after normalisation (empty, only punctuation or articles), the F1 is 1 "
+        "when both have none, else 0." + SQUAD_NOTE
+    )
     inputs = (RESPONSE, EXPECTED)
 
     def score(self, inputs: dict) -> MetricOutcome:
@@ -264,7 +300,11 @@ class SquadF1(Implementation):
 class SquadExactMatch(Implementation):
     key = "squad_exact_match"
     label = "Exact match (SQuAD)"
-    description = "1 when the normalised response equals a normalised reference, else 0."
+    description = (
+        "SQuAD exact match (same in SQuAD 1.1 and 2.0): 1 when the normalised response "
+        "equals a normalised reference (any of a list), else 0; two texts that are empty "
+        "after normalisation are equal." + SQUAD_NOTE
+    )
     inputs = (RESPONSE, EXPECTED)
 
     def score(self, inputs: dict) -> MetricOutcome:
@@ -278,7 +318,11 @@ class SquadExactMatch(Implementation):
 class SentenceBleu(Implementation):
     key = "bleu"
     label = "BLEU"
-    description = "Sentence BLEU (sacrebleu, effective order), 0-100."
+    description = (
+        "Sentence BLEU (sacrebleu, effective order, default 13a tokenizer; intl or char for "
+        "non-Latin scripts), 0-100, against one reference or several. Texts are NFC-"
+        "normalised; an empty response scores 0."
+    )
     inputs = (RESPONSE, inp("expected", "Reference text, or a list of references."))
     params = (
         Param("tokenize", "choice", default="13a", choices=("13a", "intl", "char", "none")),
@@ -304,7 +348,11 @@ class SentenceBleu(Implementation):
 class SentenceChrf(Implementation):
     key = "chrf"
     label = "chrF"
-    description = "Sentence chrF (sacrebleu), 0-100; word order 2 gives chrF++."
+    description = (
+        "Sentence chrF (sacrebleu), 0-100; word order 2 gives chrF++. Character n-grams, so "
+        "it works for any script; whitespace is ignored; texts are NFC-normalised; an empty "
+        "response scores 0."
+    )
     inputs = SentenceBleu.inputs
     params = (
         Param("word_order", "int", default=0, min=0, max=2),
@@ -329,7 +377,13 @@ class SentenceChrf(Implementation):
 class Rouge(Implementation):
     key = "rouge"
     label = "ROUGE"
-    description = "ROUGE-1, ROUGE-2 or ROUGE-L (rouge-score); best over several references."
+    description = (
+        "ROUGE-1, ROUGE-2 or ROUGE-L (rouge-score), the best over a list of references. "
+        "Unicode-aware tokens (letters, marks and digits; each Chinese/Japanese character a "
+        "token; NFC; lowercased), identical to rouge-score's on ASCII text; the Porter "
+        "stemmer applies to ASCII words only. A response or reference with no tokens "
+        "scores 0."
+    )
     inputs = SentenceBleu.inputs
     params = (
         Param("rouge_type", "choice", default="rougeL", choices=("rouge1", "rouge2", "rougeL")),
@@ -341,7 +395,8 @@ class Rouge(Implementation):
         self.rouge_type = self.p.get("rouge_type", "rougeL")
         self.measure = self.p.get("measure", "fmeasure")
         self.scorer = rouge_scorer.RougeScorer(
-            [self.rouge_type], use_stemmer=self.p.get("use_stemmer", False)
+            [self.rouge_type],
+            tokenizer=RougeTokenizer(use_stemmer=self.p.get("use_stemmer", False)),
         )
 
     def score(self, inputs: dict) -> MetricOutcome:
@@ -357,7 +412,11 @@ class Rouge(Implementation):
 class LevenshteinSimilarity(Implementation):
     key = "levenshtein_similarity"
     label = "Levenshtein similarity"
-    description = "1 - normalised Levenshtein distance (rapidfuzz); best over several references."
+    description = (
+        "1 - normalised Levenshtein distance (rapidfuzz: distance over the longer length), "
+        "the best over a list of references; counted in Unicode code points after NFC. Two "
+        "empty texts score 1."
+    )
     inputs = SentenceBleu.inputs
     params = (CASE_SENSITIVE,)
 
@@ -404,7 +463,11 @@ class _InRange(Implementation):
 class LengthInRange(_InRange):
     key = "length_in_range"
     label = "Length in range"
-    description = "1 when the response's length in characters is within [min, max], else 0."
+    description = (
+        "1 when the response's length is within [min, max], else 0. Length in Unicode code "
+        "points after NFC (an emoji with modifiers counts as several); numbers and JSON "
+        "values are measured as their JSON text."
+    )
     unit = "characters"
 
     def measure(self, text: str) -> int:
@@ -415,7 +478,10 @@ class LengthInRange(_InRange):
 class WordCountInRange(_InRange):
     key = "word_count_in_range"
     label = "Word count in range"
-    description = "1 when the response's word count is within [min, max], else 0."
+    description = (
+        "1 when the response's word count is within [min, max], else 0. Words are separated "
+        "by whitespace, so unspaced Chinese or Japanese text counts as one word per run."
+    )
     unit = "words"
 
     def measure(self, text: str) -> int:

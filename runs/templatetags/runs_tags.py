@@ -36,6 +36,18 @@ def signed(value, digits: int = 3):
 
 
 @register.filter
+def pvalue(value):
+    """``= 0.034``, ``= 0.0021``, ``< 0.0001`` (the Monte Carlo test's floor is 1/10,000)."""
+    if value is None:
+        return "—"
+    if value < 0.0001:
+        return "< 0.0001"
+    if value < 0.01:
+        return f"= {value:.2g}"
+    return "= " + (f"{value:.3f}".rstrip("0").rstrip(".") or "0")
+
+
+@register.filter
 def duration(seconds):
     """``3h 02m``, ``4m 10s``, ``12s``."""
     if seconds is None:

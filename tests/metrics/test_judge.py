@@ -6,7 +6,6 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from metrics import services
-from metrics.judge import parse_reply
 from metrics.scoring import build_scorer
 from tests.metrics.fake_openai import fake_openai_server
 
@@ -76,12 +75,12 @@ def test_a_reply_that_is_not_a_chat_completion_is_an_error(project, owner, fake)
     assert "not an OpenAI chat completion" in scorer.score(INPUTS).error_description
 
 
-def test_fenced_json_and_prose_scores_are_tolerated():
-    assert parse_reply('```json\n{"score": 3, "reason": "ok"}\n```') == (3.0, "ok")
-    assert parse_reply('Sure! {"rating": "4", "explanation": "fine"} Hope it helps')[0] == 4.0
-    assert parse_reply("Score: 2\nThe answer misses the point.")[0] == 2.0
-    assert parse_reply("I'd give it 4/5.")[0] == 4.0
-    assert parse_reply("no number here") == (None, None)
+def test_fenced_json_is_read_and_prose_scores_are_not(project, owner, fake):
+    fake.reply('```json\n{"score": 3, "reason": "ok"}\n```').reply("I'd give it 4/5.")
+    _, scorer = _judge(project, owner, fake)
+    assert scorer.score(INPUTS).number_value == 3.0
+    result = scorer.score(INPUTS)
+    assert result.number_value is None and "4/5" in result.error_description
 
 
 def test_an_out_of_range_score_is_an_error(project, owner, fake):
