@@ -16,6 +16,7 @@ from projects.models import Role
 from runs import exports, selectors, services
 from runs.api import dynamiq_serializers as s
 from runs.api.lookups import idempotency_key, project_from_request, run_for_user
+from runs.options import CAP_FIELDS, OPTION_FIELDS
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page
 
 TAGS = ["evaluations"]
@@ -91,6 +92,7 @@ class EvaluationListCreateApi(APIView):
             config=data["config"],
             star_metric=data.get("star_metric"),
             idempotency_key=key,
+            options={k: request.data[k] for k in OPTION_FIELDS if k in request.data},
         )
         run = run_for_user(request, run.id)
         return Response(_run_out(run), status=status.HTTP_201_CREATED)
@@ -229,11 +231,15 @@ class EvaluationRerunApi(APIView):
             **ERRORS,
         },
         operation_id="evaluations_rerun",
-        description="Re-execute only the failed tasks, with the pinned versions.",
+        description="Re-execute only the failed tasks, with the pinned versions. Rows not run "
+        "because a cap was reached run again; send raised caps (`max_cost`, `max_tokens`, "
+        "`max_agent_calls`, `max_judge_calls`; null removes one) in the body.",
     )
     def post(self, request, evaluation_id):
         run = run_for_user(request, evaluation_id, role=Role.EDITOR)
-        run = services.run_rerun(run=run)
+        body = request.data if isinstance(request.data, dict) else {}
+        caps = {k: body[k] for k in CAP_FIELDS if k in body}
+        run = services.run_rerun(run=run, caps=caps or None)
         return Response(_run_out(run), status=status.HTTP_202_ACCEPTED)
 
 

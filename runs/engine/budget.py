@@ -146,15 +146,18 @@ class Budget:
                     self.reached = self._exhausted_cap(run)
                 return []
             granted = []
-            for _ in range(count):
+            tokens = cost = 0
+            if "max_tokens" in self.caps:
                 tokens = whole.get("max_tokens", run["row_tokens_peak"] or 0)
+            if "max_cost" in self.caps:
                 cost = whole.get("max_cost", run["row_cost_peak"] or 0.0)
+            for _ in range(count):
                 granted.append(
                     Reservation(
                         agent_calls=self.per_row["max_agent_calls"],
                         judge_calls=self.per_row["max_judge_calls"],
-                        tokens=tokens if "max_tokens" in self.caps else 0,
-                        cost=cost if "max_cost" in self.caps else 0.0,
+                        tokens=tokens,
+                        cost=cost,
                     )
                 )
             total = _sum(granted)

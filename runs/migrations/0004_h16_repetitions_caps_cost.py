@@ -6,190 +6,239 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0001_initial'),
-        ('projects', '0001_initial'),
-        ('runs', '0003_h11e_status_rules'),
+        ("datasets", "0001_initial"),
+        ("projects", "0001_initial"),
+        ("runs", "0003_h11e_status_rules"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CallCache',
+            name="CallCache",
             fields=[
-                ('key', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('kind', models.CharField(max_length=8)),
-                ('payload', models.JSONField(default=dict)),
-                ('cost', models.FloatField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("key", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("kind", models.CharField(max_length=8)),
+                ("payload", models.JSONField(default=dict)),
+                ("cost", models.FloatField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='ModelPrice',
+            name="ModelPrice",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('model', models.CharField(help_text='The model name as the calls send it.', max_length=200)),
-                ('input_per_million', models.FloatField(help_text='USD per million input (prompt) tokens.')),
-                ('output_per_million', models.FloatField(help_text='USD per million output tokens.')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                (
+                    "model",
+                    models.CharField(
+                        help_text="The model name as the calls send it.", max_length=200
+                    ),
+                ),
+                (
+                    "input_per_million",
+                    models.FloatField(help_text="USD per million input (prompt) tokens."),
+                ),
+                (
+                    "output_per_million",
+                    models.FloatField(help_text="USD per million output tokens."),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['project_id', 'model'],
+                "ordering": ["project_id", "model"],
             },
         ),
         migrations.CreateModel(
-            name='ProjectRunDefaults',
+            name="ProjectRunDefaults",
             fields=[
-                ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='run_defaults', serialize=False, to='projects.project')),
-                ('max_agent_calls', models.PositiveIntegerField(blank=True, null=True)),
-                ('max_judge_calls', models.PositiveIntegerField(blank=True, null=True)),
-                ('max_tokens', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('max_cost', models.FloatField(blank=True, help_text='US dollars.', null=True)),
+                (
+                    "project",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="run_defaults",
+                        serialize=False,
+                        to="projects.project",
+                    ),
+                ),
+                ("max_agent_calls", models.PositiveIntegerField(blank=True, null=True)),
+                ("max_judge_calls", models.PositiveIntegerField(blank=True, null=True)),
+                ("max_tokens", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("max_cost", models.FloatField(blank=True, help_text="US dollars.", null=True)),
             ],
             options={
-                'verbose_name_plural': 'project run defaults',
+                "verbose_name_plural": "project run defaults",
             },
         ),
         migrations.RemoveConstraint(
-            model_name='runtask',
-            name='run_task_unique_item',
+            model_name="runtask",
+            name="run_task_unique_item",
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='agent_calls',
+            model_name="evaluationrun",
+            name="agent_calls",
             field=models.IntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='cache_agent_calls',
+            model_name="evaluationrun",
+            name="cache_agent_calls",
             field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='cache_judge_calls',
+            model_name="evaluationrun",
+            name="cache_judge_calls",
             field=models.BooleanField(db_default=True, default=True),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='cached_calls',
+            model_name="evaluationrun",
+            name="cached_calls",
             field=models.IntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='cached_cost_saved',
+            model_name="evaluationrun",
+            name="cached_cost_saved",
             field=models.FloatField(db_default=0.0, default=0.0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='cap_reached',
-            field=models.CharField(blank=True, db_default='', default='', help_text='The cap that stopped it.', max_length=20),
+            model_name="evaluationrun",
+            name="cap_reached",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="The cap that stopped it.",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='cost_used',
+            model_name="evaluationrun",
+            name="cost_used",
             field=models.FloatField(db_default=0.0, default=0.0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='judge_calls',
+            model_name="evaluationrun",
+            name="judge_calls",
             field=models.IntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='max_agent_calls',
+            model_name="evaluationrun",
+            name="max_agent_calls",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='max_cost',
-            field=models.FloatField(blank=True, help_text='US dollars.', null=True),
+            model_name="evaluationrun",
+            name="max_cost",
+            field=models.FloatField(blank=True, help_text="US dollars.", null=True),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='max_judge_calls',
+            model_name="evaluationrun",
+            name="max_judge_calls",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='max_tokens',
+            model_name="evaluationrun",
+            name="max_tokens",
             field=models.PositiveBigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='repetitions',
+            model_name="evaluationrun",
+            name="repetitions",
             field=models.PositiveSmallIntegerField(db_default=1, default=1),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='reserved_agent_calls',
+            model_name="evaluationrun",
+            name="reserved_agent_calls",
             field=models.IntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='reserved_cost',
+            model_name="evaluationrun",
+            name="reserved_cost",
             field=models.FloatField(db_default=0.0, default=0.0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='reserved_judge_calls',
+            model_name="evaluationrun",
+            name="reserved_judge_calls",
             field=models.IntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='reserved_tokens',
+            model_name="evaluationrun",
+            name="reserved_tokens",
             field=models.BigIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='row_cost_peak',
+            model_name="evaluationrun",
+            name="row_cost_peak",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='row_tokens_peak',
+            model_name="evaluationrun",
+            name="row_tokens_peak",
             field=models.BigIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='evaluationrun',
-            name='tokens_used',
+            model_name="evaluationrun",
+            name="tokens_used",
             field=models.BigIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='evaluationtestcase',
-            name='run_options',
-            field=models.JSONField(blank=True, default=dict, help_text='repetitions, max_agent_calls, max_judge_calls, max_tokens, max_cost, cache_agent_calls, cache_judge_calls for the runs it starts.'),
+            model_name="evaluationtestcase",
+            name="run_options",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="repetitions, max_agent_calls, max_judge_calls, max_tokens, max_cost, cache_agent_calls, cache_judge_calls for the runs it starts.",
+            ),
         ),
         migrations.AddField(
-            model_name='metricresult',
-            name='cost',
-            field=models.FloatField(blank=True, help_text="The judge call's cost (USD); None for other metrics.", null=True),
+            model_name="metricresult",
+            name="cost",
+            field=models.FloatField(
+                blank=True,
+                help_text="The judge call's cost (USD); None for other metrics.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='runtask',
-            name='cached',
-            field=models.BooleanField(db_default=False, default=False, help_text="The agent's answer came from the call cache."),
+            model_name="runtask",
+            name="cached",
+            field=models.BooleanField(
+                db_default=False,
+                default=False,
+                help_text="The agent's answer came from the call cache.",
+            ),
         ),
         migrations.AddField(
-            model_name='runtask',
-            name='cost',
-            field=models.FloatField(blank=True, help_text="The agent call's cost (USD).", null=True),
+            model_name="runtask",
+            name="cost",
+            field=models.FloatField(
+                blank=True, help_text="The agent call's cost (USD).", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='runtask',
-            name='trial',
-            field=models.PositiveSmallIntegerField(db_default=0, default=0, help_text='Which repetition of the row (0-based).'),
+            model_name="runtask",
+            name="trial",
+            field=models.PositiveSmallIntegerField(
+                db_default=0, default=0, help_text="Which repetition of the row (0-based)."
+            ),
         ),
         migrations.AddConstraint(
-            model_name='runtask',
-            constraint=models.UniqueConstraint(fields=('run', 'entry', 'item', 'trial'), name='run_task_unique_trial'),
+            model_name="runtask",
+            constraint=models.UniqueConstraint(
+                fields=("run", "entry", "item", "trial"), name="run_task_unique_trial"
+            ),
         ),
         migrations.AddField(
-            model_name='modelprice',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='model_prices', to='projects.project'),
+            model_name="modelprice",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="model_prices",
+                to="projects.project",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelprice',
-            constraint=models.UniqueConstraint(fields=('project', 'model'), name='model_price_unique'),
+            model_name="modelprice",
+            constraint=models.UniqueConstraint(
+                fields=("project", "model"), name="model_price_unique"
+            ),
         ),
     ]
