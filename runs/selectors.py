@@ -132,6 +132,7 @@ def _result_dict(result: dict | None) -> dict | None:
         "string_value": result["string_value"],
         "reasoning": result["reasoning"],
         "error_description": result["error_description"],
+        **({"cost": result["cost"]} if result.get("cost") is not None else {}),
     }
 
 
@@ -160,6 +161,9 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
         "chunks",
         "spans",
         "item__data",
+        "trial",
+        "cost",
+        "cached",
     )
     # Item positions are dense (0..n-1), so chunks are position ranges: each is a plain
     # range scan of the (run, position, id) index, on SQLite and PostgreSQL alike.
@@ -182,6 +186,7 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
             "string_value",
             "reasoning",
             "error_description",
+            "cost",
         )
         for value in values.order_by():
             results[value["task_id"]][value["binding_id"]] = value
@@ -200,6 +205,7 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
                 }
             yield {
                 "row": row["position"],
+                "trial": row["trial"],
                 "task_id": row["id"],
                 "status": row["status"],
                 "error": row["error"],
@@ -214,6 +220,8 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
                     "latency_ms": row["latency_ms"],
                     "chunks": row["chunks"],
                     "spans": row["spans"],
+                    "cost": row["cost"],
+                    "cached": row["cached"],
                 },
                 "metrics": metrics,
             }

@@ -246,6 +246,8 @@ def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str, budget=None)
         failed = len(kept) - succeeded
         _store_in_cache(kept)
         used, peak = _usage_of(kept)
+        if budget is None or not budget.active:
+            peak = None  # only caps need the worst row seen so far
         released = budget.take([o.task_id for o in outcomes]) if budget is not None else None
         settle_run(
             run_id,

@@ -33,6 +33,9 @@ RUN_FIELDS = {
     "config",
     "test_case_id",
     "test_case_version",
+    "repetitions",
+    "caps",
+    "usage",
 }
 
 
