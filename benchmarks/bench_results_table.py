@@ -157,6 +157,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         vendor, cleanup = setup_database(Path(tmpdir))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
+        # The fake agents and judges listen on 127.0.0.1, which production refuses.
+        os.environ.setdefault("EVALSITE_ALLOW_LOOPBACK", "1")
         os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
         import django
 

@@ -290,6 +290,8 @@ def main() -> None:
         tmp = Path(tmpdir)
         vendor, cleanup = setup_database(tmp)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
+        # The fake agents and judges listen on 127.0.0.1, which production refuses.
+        os.environ.setdefault("EVALSITE_ALLOW_LOOPBACK", "1")
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         import django
 

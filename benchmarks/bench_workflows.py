@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
+# The fake agents and judges listen on 127.0.0.1, which production refuses.
+os.environ.setdefault("EVALSITE_ALLOW_LOOPBACK", "1")
 
 import django  # noqa: E402
 

@@ -6,7 +6,6 @@ whatever the size of the version. JSON and JSONL reuse the stored JSON text as i
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from django.http import StreamingHttpResponse
 
 from datasets import conf
 from datasets.models import DatasetItem, DatasetVersion
+from evalsite import csvsafe
 
 EXPORT_FORMATS = {
     "csv": "text/csv; charset=utf-8",
@@ -92,7 +92,7 @@ def _csv_lines(version: DatasetVersion) -> Iterator[str]:
     """CSV text in blocks of rows (csv.writer over a reused buffer, rows decoded directly)."""
     columns = version.column_names()
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
     writer.writerow(columns)
     loads = json.loads
     block = []

@@ -5,6 +5,7 @@ import json
 from django import forms
 
 from datasets.importing import FORMATS
+from evalsite import safe_json
 
 
 class DatasetForm(forms.Form):
@@ -43,9 +44,11 @@ class RowForm(forms.Form):
 
     def clean_data(self):
         try:
-            value = json.loads(self.cleaned_data["data"])
+            value = safe_json.loads(self.cleaned_data["data"])
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Invalid JSON: {exc.msg} (line {exc.lineno}).") from exc
+        except safe_json.UnsafeJSON as exc:
+            raise forms.ValidationError(exc.message) from None
         if not isinstance(value, dict):
             raise forms.ValidationError('Write one JSON object, like {"question": "…"}.')
         return value

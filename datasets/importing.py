@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from evalsite import safe_json
+
 FORMATS = ("csv", "json", "jsonl")
 _EXTENSIONS = {"csv": "csv", "json": "json", "jsonl": "jsonl", "ndjson": "jsonl"}
 
@@ -82,10 +84,25 @@ def parse(stream: IO[bytes], fmt: str, *, max_bytes: int, max_row_bytes: int) ->
         csv.field_size_limit(max_row_bytes)
     lines = _Utf8Lines(stream, max_bytes=max_bytes)
     if fmt == "csv":
-        return _parse_csv(lines)
+        return _checked(_parse_csv(lines))
     if fmt == "jsonl":
-        return _parse_jsonl(lines)
-    return _parse_json(lines)
+        return _checked(_parse_jsonl(lines))
+    return _checked(_parse_json(lines))
+
+
+def _checked(rows: Parsed) -> Parsed:
+    """Rows that can be stored: too-deep nesting, NUL characters and lone surrogates (which
+    PostgreSQL or the UTF-8 encoder refuse) become row problems naming the field."""
+    for row in rows:
+        if isinstance(row, RowProblem):
+            yield row
+            continue
+        try:
+            safe_json.check(row[1])
+        except safe_json.UnsafeJSON as exc:
+            yield RowProblem(row[0], exc.message)
+            continue
+        yield row
 
 
 def _parse_csv(lines: _Utf8Lines) -> Parsed:
@@ -162,6 +179,9 @@ def _parse_jsonl(lines: _Utf8Lines) -> Parsed:
         except json.JSONDecodeError as exc:
             yield RowProblem(lines.line, f"invalid JSON: {exc.msg} (column {exc.colno}).")
             continue
+        except RecursionError:
+            yield RowProblem(lines.line, "the JSON is nested too deeply.")
+            continue
         if not isinstance(value, dict):
             yield RowProblem(lines.line, f"expected a JSON object, found {_describe(value)}.")
             continue
@@ -202,6 +222,8 @@ def _parse_json(lines: Iterable[str]) -> Parsed:
             value, end = decoder.raw_decode(text, index)
         except json.JSONDecodeError as exc:
             raise FileProblem(f"Invalid JSON on line {exc.lineno}: {exc.msg}.") from exc
+        except RecursionError:
+            raise FileProblem(f"The JSON on line {line} is nested too deeply.") from None
         any_row = True
         if isinstance(value, dict):
             yield line, value

@@ -48,7 +48,16 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL", False) else None
 )
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
+# Behind TLS: redirect plain HTTP and send HSTS (see the README's production notes).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -75,6 +84,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Oversized API bodies and NUL characters in query parameters: a 400 before anything else.
+    "evalsite.request_guard.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -169,6 +180,13 @@ WHITENOISE_USE_FINDERS = True
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The first handler enforces the upload limit while the body streams in (evalsite/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "evalsite.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+EVALSITE_JSON_MAX_DEPTH = env_int("EVALSITE_JSON_MAX_DEPTH", 128)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -178,7 +196,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "evalsite.safe_json.SafeJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -238,7 +256,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"scrub_secrets": {"()": "evalsite.outbound.secrets.ScrubSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -247,12 +272,27 @@ LOGGING = {
     },
 }
 
-# Outbound calls (workflows, LLM judges) go through one guard; loopback and private ranges
-# are refused unless allowed here. The local default allows loopback so the demo agent works.
-EVALSITE_ALLOW_LOOPBACK = env_bool("EVALSITE_ALLOW_LOOPBACK", True)
+# Outbound calls (workflows, LLM judges, "Try it") go through evalsite.outbound, which checks
+# every connection's address; loopback and private ranges are refused unless allowed here
+# (scripts/run allows loopback for the bundled demo agent; scripts/test for the fake servers).
+EVALSITE_ALLOW_LOOPBACK = env_bool("EVALSITE_ALLOW_LOOPBACK", False)
 EVALSITE_ALLOW_PRIVATE_NETWORKS = env_bool("EVALSITE_ALLOW_PRIVATE_NETWORKS", False)
-# Key for encrypting stored secrets (Fernet); derived from SECRET_KEY when unset.
+# {"env": NAME} secret references may only name variables with one of these prefixes.
+EVALSITE_SECRET_ENV_PREFIXES = env_list("EVALSITE_SECRET_ENV_PREFIXES", ["EVALSITE_SECRET_"])
+# Fernet key(s) for stored secrets, comma-separated (the first encrypts, all decrypt). Required
+# in production; only the embedded local set-up or DEBUG may derive it from SECRET_KEY.
 EVALSITE_ENCRYPTION_KEY = env_str("EVALSITE_ENCRYPTION_KEY", "")
+if not EVALSITE_ENCRYPTION_KEY and not (DEBUG or USING_EMBEDDED_DB):
+    raise ImproperlyConfigured(
+        "EVALSITE_ENCRYPTION_KEY must be set when DEBUG is off and DATABASE_URL is set: it "
+        "encrypts stored agent and judge secrets and must not be derived from SECRET_KEY. "
+        'Generate one with: python -c "from cryptography.fernet import Fernet; '
+        'print(Fernet.generate_key().decode())"'
+    )
+# "Try it" (workflows and metrics, UI and API): per-user limits and a short timeout.
+EVALSITE_TRY_RATE_LIMIT = env_str("EVALSITE_TRY_RATE_LIMIT", "10/60")
+EVALSITE_TRY_MAX_ACTIVE = env_int("EVALSITE_TRY_MAX_ACTIVE", 2)
+EVALSITE_TRY_TIMEOUT_S = float(env_str("EVALSITE_TRY_TIMEOUT_S", "10") or 10)
 # Dotted paths of Python callables allowed as `python` workflows and custom metrics.
 EVALSITE_PYTHON_WORKFLOWS = env_list(
     "EVALSITE_PYTHON_WORKFLOWS", ["workflows.demo_agent.answer_question"]

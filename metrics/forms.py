@@ -9,6 +9,7 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 
+from evalsite import safe_json
 from metrics.models import MetricCategory, MetricType, MetricValueType, MetricVersion
 from metrics.params import Param
 from metrics.registry import Implementation
@@ -191,9 +192,9 @@ class TryForm(forms.Form):
             stripped = raw.strip()
             if stripped[:1] in ("[", "{"):
                 try:
-                    values[item["name"]] = json.loads(stripped)
+                    values[item["name"]] = safe_json.loads(stripped)
                     continue
-                except json.JSONDecodeError:
+                except ValueError:  # not JSON (or unsafe JSON): kept as the text it is
                     pass
             values[item["name"]] = raw
         return values

@@ -1,8 +1,9 @@
 """LLM-as-judge metrics: a rubric prompt over the metric's named inputs, sent to an
 OpenAI-compatible ``/chat/completions`` endpoint; the reply is read strictly by
 ``metrics.judge_parsing`` (one JSON object with a numeric score in range, never a number from
-prose). Timeouts, 429 (honouring Retry-After) and
-5xx are retried with backoff; anything else becomes ``error_description``, never a score.
+prose). The call goes through ``evalsite.outbound`` (guarded connections; timeouts, 429
+honouring Retry-After and 5xx retried with backoff); anything else becomes
+``error_description``, never a score. The API key is masked wherever the reply echoes it.
 
 Presets: correctness against ground truth, faithfulness to context, answer relevancy, and a
 G-Eval style custom criteria + steps rubric.
@@ -10,28 +11,24 @@ G-Eval style custom criteria + steps rubric.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
 from typing import Any
 
 import httpx
 from django.core.exceptions import ValidationError
 
+from evalsite.outbound import calls, guard, secrets
+from evalsite.outbound.templating import render_text, template_variables
 from metrics.judge_parsing import parse_judge_reply
 from metrics.params import Param
 from metrics.registry import Implementation, inp, register
 from metrics.scoring import MetricOutcome
-from workflows import outbound, secrets
 
-VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 BUILTIN_VARIABLES = ("score_min", "score_max", "criteria", "steps")
 SYSTEM_PROMPT = (
     "You are a strict, fair evaluation judge. Answer with only a JSON object of the form "
     '{"score": <number from {score_min} to {score_max}>, "reasoning": "<short justification>"}'
     " and nothing else."
 )
-MAX_BACKOFF_S = 30.0
 PRESETS: dict[str, dict[str, Any]] = {
     "correctness": {
         "label": "Correctness against ground truth",
@@ -99,34 +96,13 @@ DEFAULT_STEPS = (
 )
 
 
-def template_variables(template: str) -> list[str]:
-    return list(dict.fromkeys(VARIABLE.findall(template)))
+NOT_PROVIDED = "(not provided)"
 
 
 def render(template: str, values: dict[str, Any]) -> str:
-    def replace(match: re.Match) -> str:
-        value = values.get(match.group(1))
-        if value is None:
-            return "(not provided)"
-        if isinstance(value, str):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value))
-        return json.dumps(value, ensure_ascii=False, default=str)
-
-    return VARIABLE.sub(replace, template)
-
-
-def _retry_after(response: httpx.Response, attempt: int) -> float:
-    header = response.headers.get("retry-after", "")
-    try:
-        return min(max(float(header), 0.0), MAX_BACKOFF_S)
-    except ValueError:
-        return _backoff(attempt)
-
-
-def _backoff(attempt: int) -> float:
-    return min(0.25 * (2**attempt), MAX_BACKOFF_S)
+    """The rubric with its variables filled (the outbound layer's one rendering rule; an
+    input that was not given reads "(not provided)")."""
+    return render_text(template, values, missing=NOT_PROVIDED)
 
 
 @register
@@ -193,7 +169,7 @@ class LlmJudge(Implementation):
         if params["score_min"] >= params["score_max"]:
             errors["params.score_max"] = ["Must be greater than score_min."]
         try:
-            outbound.check_url(params["base_url"])
+            guard.check_url(params["base_url"])
         except ValidationError as exc:
             errors["params.base_url"] = exc.messages
         if errors:
@@ -205,7 +181,7 @@ class LlmJudge(Implementation):
 
     @classmethod
     def build(cls, params: dict, *, inputs: list[dict]) -> LlmJudge:
-        outbound.check_url(params["base_url"])
+        guard.check_url(params["base_url"], resolve_host=False)
         judge = cls(params, inputs)
         judge.api_key = secrets.resolve(params["api_key"]) if params.get("api_key") else ""
         return judge
@@ -241,34 +217,36 @@ class LlmJudge(Implementation):
         raise NotImplementedError("LLM judges are scored with ascore().")
 
     async def ascore(self, inputs: dict, *, client: httpx.AsyncClient) -> MetricOutcome:
+        return self.scrubbed(await self._ascore(inputs, client=client))
+
+    async def _ascore(self, inputs: dict, *, client: httpx.AsyncClient) -> MetricOutcome:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = self.request_body(inputs)
-        attempts = 1 + int(self.p.get("max_retries", 2))
-        timeout = float(self.p.get("timeout_s", 30.0))
-        problem = "no attempt made"
-        for attempt in range(attempts):
-            wait = None
-            try:
-                response = await client.post(self.url, json=body, headers=headers, timeout=timeout)
-            except httpx.TimeoutException:
-                problem, wait = f"timed out after {timeout:g} s", _backoff(attempt)
-            except httpx.TransportError as exc:
-                problem, wait = f"connection failed ({type(exc).__name__})", _backoff(attempt)
-            else:
-                if response.status_code == 429:
-                    problem, wait = "rate limited (429)", _retry_after(response, attempt)
-                elif response.status_code >= 500:
-                    problem, wait = f"server error {response.status_code}", _backoff(attempt)
-                elif response.status_code >= 400:
-                    return MetricOutcome.error(
-                        f"Judge endpoint refused the request: HTTP {response.status_code} "
-                        f"{response.text[:300]}"
-                    )
-                else:
-                    return with_usage(self.outcome_from(response), response)
-            if attempt + 1 < attempts:
-                await asyncio.sleep(wait or 0)
-        return MetricOutcome.error(f"Judge call failed after {attempts} attempt(s): {problem}.")
+        try:
+            response = await calls.send(
+                client,
+                method="POST",
+                url=self.url,
+                headers=headers,
+                json=self.request_body(inputs),
+                timeout_s=float(self.p.get("timeout_s", 30.0)),
+                max_retries=int(self.p.get("max_retries", 2)),
+            )
+        except calls.CallFailed as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                return MetricOutcome.error(f"Judge endpoint refused the request: {exc}")
+            return MetricOutcome.error(f"Judge call: {exc}")
+        return with_usage(self.outcome_from(response), response)
+
+    def scrubbed(self, outcome: MetricOutcome) -> MetricOutcome:
+        """The outcome with the judge's API key masked wherever the reply echoed it."""
+        if not self.api_key:
+            return outcome
+        values = [self.api_key]
+        outcome.error_description = secrets.scrub(outcome.error_description, values)
+        outcome.reasoning = secrets.scrub(outcome.reasoning, values)
+        outcome.string_value = secrets.scrub(outcome.string_value, values)
+        outcome.details = secrets.scrub(outcome.details, values)
+        return outcome
 
     def outcome_from(self, response: httpx.Response) -> MetricOutcome:
         try:

@@ -15,7 +15,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from workflows import secrets
+from evalsite import safe_json
+from evalsite.outbound import secrets
 
 KINDS = ("bool", "int", "float", "str", "text", "str_list", "json", "choice", "secret")
 
@@ -88,9 +89,11 @@ def _coerce(param: Param, value: Any) -> Any:
     if kind == "json":
         if isinstance(value, str):
             try:
-                value = json.loads(value) if value.strip() else None
+                value = safe_json.loads(value) if value.strip() else None
             except json.JSONDecodeError as exc:
                 raise ValueError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+            except safe_json.UnsafeJSON as exc:
+                raise ValueError(exc.message) from None
         return value
     if kind == "secret":
         if isinstance(value, str):
@@ -100,8 +103,10 @@ def _coerce(param: Param, value: Any) -> Any:
         if isinstance(value, dict) and set(value) == {"value"} and isinstance(value["value"], str):
             return {"encrypted": secrets.encrypt(value["value"])}
         if secrets.is_secret_ref(value):
-            if "env" in value and not value["env"].strip():
-                raise ValueError("The environment variable name must not be empty.")
+            if "env" in value:
+                problem = secrets.env_name_problem(value["env"])
+                if problem:
+                    raise ValueError(problem)
             return dict(value)
         raise ValueError('Give the secret as a string, {"env": "NAME"} or {"value": "..."}.')
     raise ValueError(f"Unknown parameter kind {kind}.")  # pragma: no cover

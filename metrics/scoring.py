@@ -124,7 +124,9 @@ class Scorer:
         return self._checked(outcome)
 
     async def _score_with_own_client(self, inputs: dict) -> MetricOutcome:
-        async with httpx.AsyncClient() as client:
+        from evalsite.outbound.transport import new_client
+
+        async with new_client(max_connections=4) as client:
             return await self.ascore(inputs, client=client)
 
     async def ascore(self, inputs: dict, *, client: httpx.AsyncClient) -> MetricOutcome:

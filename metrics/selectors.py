@@ -8,7 +8,7 @@ from django.http import Http404
 
 from metrics.models import Metric, MetricCategory, MetricVersion
 from projects.access import projects_for_user, require_role
-from projects.models import Project, Role
+from projects.models import Membership, Project, Role
 
 
 def metrics_for_project(project: Project) -> QuerySet[Metric]:
@@ -84,6 +84,20 @@ def metric_for_user(user, metric_id, *, project: Project | None = None, role=Rol
     if project is not None and metric.project_id != project.pk:
         raise Http404("No such metric.")
     require_role(user, metric.project, role)
+    return metric
+
+
+def metric_for_try(user, metric_id, *, project: Project | None = None) -> Metric:
+    """The metric ``metric_id`` for "Try it", which needs the editor role: in ``project``
+    (the UI page's project) or the metric's project; for a built-in without a project, in at
+    least one of the user's projects. 404 when not visible, 403 when the role is too low."""
+    metric = metric_for_user(user, metric_id, project=project)
+    if project is not None:
+        require_role(user, project, Role.EDITOR)
+    elif not metric.is_builtin:
+        require_role(user, metric.project, Role.EDITOR)
+    elif not Membership.objects.filter(user=user, role__in=[Role.EDITOR, Role.ADMIN]).exists():
+        raise PermissionDenied("Trying a metric needs the editor role in a project.")
     return metric
 
 

@@ -9,7 +9,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from evalsite import safe_json
 from evalsite.errors import ConflictError
+from evalsite.outbound.interactive import interactive_call
 from metrics.models import (
     Metric,
     MetricCategory,
@@ -55,6 +57,8 @@ def _clean_metadata(data: dict[str, Any]) -> tuple[dict, dict[str, list[str]]]:
     if "rank" in data and data["rank"] is not None:
         if isinstance(data["rank"], bool) or not isinstance(data["rank"], int):
             errors["rank"] = ["Must be a whole number."]
+        elif not -(2**31) <= data["rank"] < 2**31:  # the database column is a 32-bit integer
+            errors["rank"] = ["Must be between -2147483648 and 2147483647."]
         else:
             cleaned["rank"] = data["rank"]
     return cleaned, errors
@@ -262,13 +266,17 @@ def metric_delete(*, metric: Metric, user) -> None:
     metric.mark_deleted()
 
 
-def metric_try(*, version: MetricVersion, inputs: Any) -> MetricOutcome:
-    """Score sample inputs with ``version`` (the Try it panel); nothing is stored."""
+def metric_try(*, version: MetricVersion, inputs: Any, user) -> MetricOutcome:
+    """Score sample inputs with ``version`` (the Try it panel); nothing is stored. Runs under
+    the interactive limits (per-user rate, short timeout, no retries; raises
+    ``TryRateLimited``); the caller has checked that ``user`` is an editor."""
     if isinstance(inputs, str):
         try:
-            inputs = json.loads(inputs) if inputs.strip() else {}
+            inputs = safe_json.loads(inputs) if inputs.strip() else {}
         except json.JSONDecodeError as exc:
             raise ValidationError({"inputs": [f"Not valid JSON: {exc.msg}."]}) from None
+        except safe_json.UnsafeJSON as exc:
+            raise ValidationError({"inputs": [exc.message]}) from None
     if not isinstance(inputs, dict):
         raise ValidationError({"inputs": ["Give the inputs as an object of named values."]})
     if len(json.dumps(inputs, default=str)) > MAX_TRY_INPUT_BYTES:
@@ -276,7 +284,9 @@ def metric_try(*, version: MetricVersion, inputs: Any) -> MetricOutcome:
     unknown = set(inputs) - set(version.input_names())
     if unknown:
         raise ValidationError({"inputs": [f"Unknown input(s): {', '.join(sorted(unknown))}."]})
-    return build_scorer(version).score(inputs)
+    scorer = build_scorer(version)
+    with interactive_call(user=user):
+        return scorer.score(inputs)
 
 
 @transaction.atomic

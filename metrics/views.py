@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from evalsite.outbound.interactive import TryRateLimited
 from metrics import selectors, services
 from metrics.forms import MetricForm, TryForm, _initial_param
 from metrics.judge import BUILTIN_VARIABLES, PRESETS, template_variables
@@ -156,7 +157,10 @@ def _detail_context(request, project, metric, *, version_id=None) -> dict:
         "version": version,
         "implementation": implementation,
         "public_params": implementation.public_params(version.params) if version else {},
-        "try_form": TryForm(version=version) if version else None,
+        # "Try it" spends the judge's credits: editors only (the template hides the form).
+        "try_form": TryForm(version=version)
+        if version and can(request.user, project, Role.EDITOR)
+        else None,
         "can_edit": not metric.is_builtin and can(request.user, project, Role.EDITOR),
     }
 
@@ -169,16 +173,18 @@ def metric_detail(request, project_id, metric_id):
 
 @require_POST
 def metric_try(request, project_id, metric_id, version_id):
-    project = project_for_user(request.user, project_id)
-    metric = _metric(request, project, metric_id)
+    project = project_for_user(request.user, project_id, role=Role.EDITOR)
+    metric = selectors.metric_for_try(request.user, metric_id, project=project)
     version = selectors.version_for_metric(metric, version_id)
     form = TryForm(request.POST, version=version)
     outcome, error = None, None
     if form.is_valid():
         try:
-            outcome = services.metric_try(version=version, inputs=form.inputs())
+            outcome = services.metric_try(version=version, inputs=form.inputs(), user=request.user)
         except ValidationError as exc:
             error = " ".join(exc.messages)
+        except TryRateLimited as exc:
+            error = exc.message
     if request.htmx:
         context = {"outcome": outcome, "try_error": error}
         return render(request, "metrics/detail.html#try-result", context)

@@ -10,7 +10,6 @@ API dialects return these responses as they are.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Iterator
 
@@ -18,6 +17,7 @@ import orjson
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
+from evalsite import csvsafe
 from evalsite.errors import ConflictError
 from runs.columns import RunColumns, run_columns
 from runs.models import EvaluationRun
@@ -110,7 +110,7 @@ def _csv_chunks(columns: RunColumns, rows: Iterable[dict]) -> Iterator[str]:
     for _, label in bindings:
         header += [f"{label}", f"{label}.reasoning", f"{label}.error"]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
 
     def flush() -> str:
         text = buffer.getvalue()

@@ -15,11 +15,21 @@ from projects.services import api_key_create
 
 # Child processes (web server, qcluster) read this too, so they can check these hashes.
 os.environ.setdefault("EVALSITE_FAST_PASSWORD_HASHER", "1")
+# The fake agents and judges listen on 127.0.0.1: tests (and their child processes) allow
+# loopback, which production refuses by default. A fixed test-only encryption key lets child
+# processes against a shared DATABASE_URL start (production must set its own).
+os.environ.setdefault("EVALSITE_ALLOW_LOOPBACK", "1")
+os.environ.setdefault("EVALSITE_ENCRYPTION_KEY", "dGVzdHMtb25seS1ub3QtYS1zZWNyZXQtZXZhbHNpdGU=")
 
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EVALSITE_ALLOW_LOOPBACK = True
+    # "Try it" rate-limit counters live in the cache; each test starts with none.
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

@@ -7,14 +7,6 @@ import os
 from django.conf import settings
 
 
-def allow_loopback() -> bool:
-    return bool(getattr(settings, "EVALSITE_ALLOW_LOOPBACK", True))
-
-
-def allow_private_networks() -> bool:
-    return bool(getattr(settings, "EVALSITE_ALLOW_PRIVATE_NETWORKS", False))
-
-
 def python_workflow_allow_list() -> list[str]:
     return list(
         getattr(settings, "EVALSITE_PYTHON_WORKFLOWS", ["workflows.demo_agent.answer_question"])

@@ -5,7 +5,8 @@ normalised config with secrets turned into references and raises ``ValidationErr
 field errors (keys are the config keys: ``url``, ``headers``, ``output_paths``...).
 
 Secret values are given as ``{"secret": "clear value"}`` (stored encrypted),
-``{"env": "NAME"}`` (read at call time) or ``{"keep": true}`` / the mask ``"********"``
+``{"env": "EVALSITE_SECRET_..."}`` (read at call time; only allow-listed prefixes, see
+``evalsite.outbound.secrets``) or ``{"keep": true}`` / the mask ``"********"``
 (keep the previous version's secret). Plain-string headers whose names look sensitive
 (Authorization, *key*, *token*, *secret*, Cookie) are encrypted too.
 """
@@ -19,8 +20,8 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from workflows import outbound
-from workflows import secrets as secret_store
+from evalsite.outbound import guard as outbound
+from evalsite.outbound import secrets as secret_store
 from workflows.models import DEFAULT_MAX_CONCURRENCY, WorkflowKind
 from workflows.templating import compile_path, placeholders
 
@@ -115,6 +116,10 @@ def _secret(errors, key, value, previous):
     if isinstance(value, dict) and set(value) == {"env"}:
         if not isinstance(value["env"], str) or not ENV_NAME_RE.match(value["env"]):
             errors.add(key, "Give the name of an environment variable (letters, digits, _).")
+        else:
+            problem = secret_store.env_name_problem(value["env"])
+            if problem:
+                errors.add(key, problem)
         return {"env": value.get("env")}
     if isinstance(value, dict) and set(value) == {"secret"}:
         value = value["secret"]

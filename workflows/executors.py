@@ -1,22 +1,21 @@
 """Calling workflow versions: one async interface for every kind.
 
 ``build_executor(version)`` is synchronous: it reads the version, decrypts its secrets,
-compiles its JSONPaths, imports its callable and checks its URL with the outbound guard, so
-the returned ``Executor`` never touches the ORM inside an event loop. ``await
-executor.run(inputs, client=...)`` never raises for call failures: it returns an
-``ExecutionResult`` whose ``error`` says what went wrong. Transient failures (timeouts,
-connection errors, 429 honouring ``Retry-After``, 5xx) are retried with exponential backoff
-and jitter. One ``httpx.AsyncClient`` per process and event loop: ``shared_async_client()``.
+compiles its JSONPaths, imports its callable and checks its URL's form, so the returned
+``Executor`` never touches the ORM inside an event loop. ``await executor.run(inputs,
+client=...)`` never raises for call failures: it returns an ``ExecutionResult`` whose
+``error`` says what went wrong. Every HTTP call goes through ``evalsite.outbound``: a client
+whose connections are address-checked (``new_async_client`` / ``shared_async_client``),
+``send()`` with retries, ``Retry-After`` and limits, and the ``{{var}}`` rendering rule. Every
+secret value the version resolves is scrubbed from the whole result before it is returned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import importlib
 import inspect
 import json
-import random
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -26,11 +25,14 @@ from typing import Any
 import httpx
 from django.core.exceptions import ValidationError
 
-from workflows import outbound
-from workflows import secrets as secret_store
+from evalsite.outbound import calls, guard
+from evalsite.outbound import secrets as secret_store
+from evalsite.outbound.calls import MAX_ERROR_BODY, CallFailed
+from evalsite.outbound.templating import render_json, render_text
+from evalsite.outbound.transport import new_client
 from workflows.conf import python_workflow_allow_list
 from workflows.models import WorkflowKind, WorkflowVersion
-from workflows.templating import compile_path, fill_json, fill_text, find_all
+from workflows.templating import compile_path, find_all
 
 SPAN_TYPES = {
     "llm": "TRACE_SPAN_TYPE_LLM",
@@ -38,9 +40,6 @@ SPAN_TYPES = {
     "tool": "TRACE_SPAN_TYPE_TOOL",
 }
 UNKNOWN_SPAN = "TRACE_SPAN_TYPE_UNKNOWN"
-MAX_BACKOFF_S = 30.0
-MAX_RETRY_AFTER_S = 60.0
-MAX_ERROR_BODY = 500
 
 
 @dataclass
@@ -71,24 +70,14 @@ class ExecutionResult:
         }
 
 
-class CallFailed(Exception):
-    """A call failed for good (after retries); the message is safe to show."""
-
-
 # --- shared client -------------------------------------------------------------------------
 
 _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def new_async_client(*, max_connections: int = 200) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        timeout=httpx.Timeout(30.0),
-        follow_redirects=False,
-        trust_env=False,
-    )
+    """A guarded client (see ``evalsite.outbound.transport``)."""
+    return new_client(max_connections=max_connections)
 
 
 def shared_async_client() -> httpx.AsyncClient:
@@ -162,59 +151,7 @@ def normalize_spans(value) -> list[dict]:
 
 def scrub(value, secrets: list[str]):
     """``value`` with every occurrence of a secret replaced by the mask."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret:
-                value = value.replace(secret, secret_store.MASK)
-        return value
-    if isinstance(value, list):
-        return [scrub(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
-    return value
-
-
-# --- limits ---------------------------------------------------------------------------------
-
-
-class _RateLimiter:
-    """Spaces calls at least ``1 / rps`` seconds apart (per event loop)."""
-
-    def __init__(self, rps: float):
-        self.interval = 1.0 / rps
-        self.next_slot = 0.0
-
-    async def wait(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        slot = max(now, self.next_slot)
-        self.next_slot = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _backoff(attempt: int, base: float) -> float:
-    delay = min(MAX_BACKOFF_S, base * (2**attempt))
-    return delay / 2 + random.uniform(0, delay / 2)
+    return secret_store.scrub(value, secrets)
 
 
 # --- executors ------------------------------------------------------------------------------
@@ -227,22 +164,18 @@ class Executor:
         self.version_id = version_id
         self.max_concurrency = max(1, int(max_concurrency))
         self.rps_limit = rps_limit
-        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # The concurrency bound covers a whole call (retries included); the rate limit
+        # spaces individual attempts (``calls.send``).
+        self.concurrency = calls.Limits(max_concurrency=self.max_concurrency)
+        self.rate = calls.Limits(rps_limit=rps_limit) if rps_limit else None
         self.secrets: list[str] = []
         self.required_inputs: list[str] = []
 
-    def _limits(self) -> tuple[asyncio.Semaphore, _RateLimiter | None]:
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
-        limiter = None
-        if self.rps_limit:
-            limiter = self._limiters.get(loop)
-            if limiter is None:
-                limiter = self._limiters[loop] = _RateLimiter(self.rps_limit)
-        return semaphore, limiter
+    def _secret(self, reference) -> str:
+        clear = secret_store.resolve(reference)
+        if secret_store.is_secret_ref(reference) and clear:
+            self.secrets.extend(secret_store.values_to_scrub(clear))
+        return clear
 
     async def run(self, inputs: dict, *, client: httpx.AsyncClient) -> ExecutionResult:
         started = time.perf_counter()
@@ -251,9 +184,8 @@ class Executor:
             missing = [n for n in self.required_inputs if (inputs or {}).get(n) is None]
             if missing:
                 raise CallFailed("Missing required input: " + ", ".join(missing) + ".")
-            semaphore, limiter = self._limits()
-            async with semaphore:
-                await self._call(dict(inputs or {}), client, result, limiter)
+            async with self.concurrency.for_loop()[0]:
+                await self._call(dict(inputs or {}), client, result)
         except CallFailed as exc:
             result.error = str(exc)
         except asyncio.CancelledError:
@@ -261,76 +193,54 @@ class Executor:
         except Exception as exc:  # an agent's failure must never escape as an exception
             result.error = f"{type(exc).__name__}: {exc}"
         result.latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        if result.error:
-            result.error = scrub(result.error, self.secrets)
-        result.raw = scrub(result.raw, self.secrets)
+        if self.secrets:
+            # An agent may echo its Authorization header anywhere in its reply.
+            values = self.secrets
+            result.error = scrub(result.error, values)
+            result.raw = scrub(result.raw, values)
+            result.outputs = scrub(result.outputs, values)
+            result.chunks = scrub(result.chunks, values)
+            result.spans = scrub(result.spans, values)
         return result
 
-    async def _call(self, inputs, client, result, limiter) -> None:  # pragma: no cover
+    async def _call(self, inputs, client, result) -> None:  # pragma: no cover
         raise NotImplementedError
 
 
 class _HttpCaller(Executor):
-    """Shared POST-with-retries for the kinds that speak HTTP."""
+    """Shared HTTP call for the kinds that speak HTTP."""
 
     def __init__(self, *, url: str, timeout_s: float, max_retries: int, **kwargs):
         super().__init__(**kwargs)
         self.url = url
         self.timeout_s = float(timeout_s)
         self.max_retries = max(0, int(max_retries))
-        self.backoff_base = 0.25
-        self.refusal = outbound.url_problem(url)
+        self.backoff_base = calls.BACKOFF_BASE_S
+        # The form of the URL is checked here; its addresses on every connection.
+        self.refusal = guard.url_problem(url, resolve_host=False)
 
-    async def _request(
-        self, client, limiter, *, method: str, headers: dict, body
-    ) -> httpx.Response:
+    async def _request(self, client, *, method: str, headers: dict, body) -> httpx.Response:
         if self.refusal:
             raise CallFailed(self.refusal)
-        last_problem = ""
-        for attempt in range(self.max_retries + 1):
-            if limiter:
-                await limiter.wait()
-            delay = None
-            try:
-                response = await client.request(
-                    method,
-                    self.url,
-                    headers=headers,
-                    json=body if method not in ("GET", "DELETE") else None,
-                    params=body if method in ("GET", "DELETE") and body else None,
-                    timeout=self.timeout_s,
-                )
-            except httpx.TimeoutException:
-                last_problem = f"timed out after {self.timeout_s:g}s"
-            except httpx.TransportError as exc:
-                last_problem = f"connection failed ({type(exc).__name__}: {exc})"
-            else:
-                status = response.status_code
-                if status < 300:
-                    return response
-                if status < 400:
-                    where = response.headers.get("Location", "")
-                    raise CallFailed(f"HTTP {status} redirect to {where} (not followed).")
-                snippet = response.text[:MAX_ERROR_BODY]
-                if status == 429 or status >= 500:
-                    last_problem = f"HTTP {status}: {snippet}".strip()
-                    delay = _retry_after_seconds(response) if status in (429, 503) else None
-                else:
-                    raise CallFailed(f"HTTP {status}: {snippet}".strip())
-            if attempt < self.max_retries:
-                if delay is None:
-                    delay = _backoff(attempt, self.backoff_base)
-                await asyncio.sleep(min(delay, MAX_RETRY_AFTER_S))
-        tries = self.max_retries + 1
-        raise CallFailed(
-            f"The call failed after {tries} attempt{'s' if tries > 1 else ''}: {last_problem}"
+        as_query = method in ("GET", "DELETE")
+        return await calls.send(
+            client,
+            method=method,
+            url=self.url,
+            headers=headers,
+            json=None if as_query else body,
+            params=body if as_query and body else None,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            limits=self.rate,
+            backoff_base=self.backoff_base,
         )
 
     @staticmethod
     def _json(response: httpx.Response, result: ExecutionResult):
         try:
             data = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             result.raw = response.text[: MAX_ERROR_BODY * 20]
             raise CallFailed(f"The response is not valid JSON ({exc}).") from exc
         result.raw = data
@@ -349,10 +259,7 @@ class HttpExecutor(_HttpCaller):
         self.method = config.get("method", "POST").upper()
         self.headers = {"Accept": "application/json"}
         for name, value in (config.get("headers") or {}).items():
-            clear = secret_store.resolve(value)
-            self.headers[name] = clear
-            if secret_store.is_secret_ref(value):
-                self.secrets.append(clear)
+            self.headers[name] = self._secret(value)
         template = config.get("body_template")
         self.body_template = (
             template if template is not None else {n: "{{" + n + "}}" for n in input_names}
@@ -364,11 +271,9 @@ class HttpExecutor(_HttpCaller):
             if config.get(key)
         }
 
-    async def _call(self, inputs, client, result, limiter) -> None:
-        body = fill_json(self.body_template, inputs)
-        response = await self._request(
-            client, limiter, method=self.method, headers=self.headers, body=body
-        )
+    async def _call(self, inputs, client, result) -> None:
+        body = render_json(self.body_template, inputs)
+        response = await self._request(client, method=self.method, headers=self.headers, body=body)
         data = self._json(response, result)
         missing = []
         for name, path in self.output_paths.items():
@@ -397,9 +302,7 @@ class OpenAIChatExecutor(_HttpCaller):
         )
         self.headers = {"Accept": "application/json"}
         if config.get("api_key"):
-            key = secret_store.resolve(config["api_key"])
-            self.headers["Authorization"] = f"Bearer {key}"
-            self.secrets.append(key)
+            self.headers["Authorization"] = f"Bearer {self._secret(config['api_key'])}"
         self.model = config["model"]
         self.system_prompt = config.get("system_prompt") or ""
         self.user_prompt = config.get("user_prompt") or ""
@@ -407,20 +310,18 @@ class OpenAIChatExecutor(_HttpCaller):
         self.max_tokens = config.get("max_tokens")
         self.output_name = output_names[0] if output_names else "answer"
 
-    async def _call(self, inputs, client, result, limiter) -> None:
+    async def _call(self, inputs, client, result) -> None:
         messages = []
         if self.system_prompt:
-            messages.append({"role": "system", "content": fill_text(self.system_prompt, inputs)})
-        messages.append({"role": "user", "content": fill_text(self.user_prompt, inputs)})
+            messages.append({"role": "system", "content": render_text(self.system_prompt, inputs)})
+        messages.append({"role": "user", "content": render_text(self.user_prompt, inputs)})
         body: dict[str, Any] = {"model": self.model, "messages": messages}
         if self.temperature is not None:
             body["temperature"] = self.temperature
         if self.max_tokens:
             body["max_tokens"] = self.max_tokens
         started_at = _now_iso()
-        response = await self._request(
-            client, limiter, method="POST", headers=self.headers, body=body
-        )
+        response = await self._request(client, method="POST", headers=self.headers, body=body)
         data = self._json(response, result)
         try:
             content = data["choices"][0]["message"]["content"]
@@ -451,16 +352,15 @@ class PythonExecutor(Executor):
         self.timeout_s = float(config.get("timeout_s") or 60)
         self.output_names = output_names
 
-    async def _call(self, inputs, client, result, limiter) -> None:
+    async def _call(self, inputs, client, result) -> None:
+        timeout_s, _ = calls.effective(self.timeout_s, 0)
         try:
             if self.is_async:
-                value = await asyncio.wait_for(self.func(**inputs), self.timeout_s)
+                value = await asyncio.wait_for(self.func(**inputs), timeout_s)
             else:
-                value = await asyncio.wait_for(
-                    asyncio.to_thread(self.func, **inputs), self.timeout_s
-                )
+                value = await asyncio.wait_for(asyncio.to_thread(self.func, **inputs), timeout_s)
         except TimeoutError as exc:
-            raise CallFailed(f"{self.callable_path} timed out after {self.timeout_s:g}s.") from exc
+            raise CallFailed(f"{self.callable_path} timed out after {timeout_s:g}s.") from exc
         except TypeError as exc:
             raise CallFailed(f"{self.callable_path} rejected its inputs: {exc}") from exc
         except Exception as exc:

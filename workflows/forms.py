@@ -16,6 +16,7 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 
+from evalsite import safe_json
 from workflows import secrets as secret_store
 from workflows.conf import python_workflow_allow_list
 from workflows.configs import KIND_KEYS
@@ -182,7 +183,7 @@ class WorkflowForm(forms.Form):
             config["output_paths"] = dict(_lines(data.get("output_paths", "")))
             if data.get("body_template"):
                 try:
-                    config["body_template"] = json.loads(data["body_template"])
+                    config["body_template"] = safe_json.loads(data["body_template"])
                 except ValueError as exc:
                     raise ValidationError({"body_template": [f"Not valid JSON: {exc}"]}) from exc
         if self.kind == WorkflowKind.OPENAI_CHAT:
@@ -225,5 +226,5 @@ class TryForm(forms.Form):
             values[item["name"]] = raw
             if raw.lstrip()[:1] in ("{", "["):
                 with contextlib.suppress(ValueError):
-                    values[item["name"]] = json.loads(raw)
+                    values[item["name"]] = safe_json.loads(raw)
         return values

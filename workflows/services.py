@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from evalsite.errors import ConflictError
+from evalsite.outbound.interactive import interactive_call
 from projects.models import Project
 from workflows import configs
 from workflows.executors import ExecutionResult, build_executor, new_async_client
@@ -143,8 +144,10 @@ def workflow_delete(*, workflow: Workflow) -> Workflow:
     return workflow
 
 
-def workflow_version_try(*, version: WorkflowVersion, inputs: dict) -> ExecutionResult:
-    """Run one input through ``version`` now (the "Try it" panel) with a fresh client."""
+def workflow_version_try(*, version: WorkflowVersion, inputs: dict, user) -> ExecutionResult:
+    """Run one input through ``version`` now (the "Try it" panel) with a fresh client, under
+    the interactive limits (per-user rate, short timeout, no retries; raises
+    ``TryRateLimited``). The caller has checked that ``user`` is an editor."""
     if not isinstance(inputs, dict):
         raise ValidationError({"inputs": ["Must be an object of input name -> value."]})
     unknown = sorted(set(inputs) - set(version.input_names()))
@@ -156,4 +159,5 @@ def workflow_version_try(*, version: WorkflowVersion, inputs: dict) -> Execution
         async with new_async_client(max_connections=4) as client:
             return await executor.run(inputs, client=client)
 
-    return asyncio.run(once())
+    with interactive_call(user=user):
+        return asyncio.run(once())

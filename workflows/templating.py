@@ -1,58 +1,20 @@
-"""Filling templates with workflow inputs, and reading values out of responses by JSONPath.
+"""Reading values out of agent responses by JSONPath.
 
-Templates use ``{{name}}`` placeholders. In a JSON body template a string that is exactly one
-placeholder becomes the input's value with its JSON type (numbers stay numbers, objects stay
-objects); a placeholder inside a longer string is replaced by the value's text. The structure
-is walked, never built by string concatenation, so values are always correctly encoded.
+``{{name}}`` templates are rendered by ``evalsite.outbound.templating`` (one rule for agent
+bodies, prompts and judge rubrics); ``placeholders`` is re-exported from there.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext import parse as jsonpath_parse
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+from evalsite.outbound.templating import PLACEHOLDER, placeholders
 
-
-def _text(value) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def fill_text(template: str, inputs: dict) -> str:
-    return PLACEHOLDER.sub(lambda m: _text(inputs.get(m.group(1))), template)
-
-
-def fill_json(template, inputs: dict):
-    if isinstance(template, str):
-        whole = PLACEHOLDER.fullmatch(template.strip())
-        if whole:
-            return inputs.get(whole.group(1))
-        return fill_text(template, inputs)
-    if isinstance(template, list):
-        return [fill_json(item, inputs) for item in template]
-    if isinstance(template, dict):
-        return {key: fill_json(value, inputs) for key, value in template.items()}
-    return template
-
-
-def placeholders(template) -> set[str]:
-    """Every placeholder name used anywhere in ``template`` (str, list or dict)."""
-    if isinstance(template, str):
-        return set(PLACEHOLDER.findall(template))
-    if isinstance(template, list):
-        return set().union(*(placeholders(item) for item in template)) if template else set()
-    if isinstance(template, dict):
-        return set().union(*(placeholders(v) for v in template.values())) if template else set()
-    return set()
+__all__ = ["PLACEHOLDER", "compile_path", "find_all", "placeholders"]
 
 
 @lru_cache(maxsize=512)

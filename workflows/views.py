@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evalsite.errors import ConflictError
+from evalsite.outbound.interactive import TryRateLimited
 from projects.access import can, project_for_user
 from projects.models import Role
 from workflows import selectors, services
@@ -185,9 +186,13 @@ def try_version(request, project_id, workflow_id):
     result, error = None, None
     if form.is_valid():
         try:
-            result = services.workflow_version_try(version=version, inputs=form.inputs())
+            result = services.workflow_version_try(
+                version=version, inputs=form.inputs(), user=request.user
+            )
         except ValidationError as exc:
             error = " ".join(exc.messages)
+        except TryRateLimited as exc:
+            error = exc.message
     context = {
         "project": workflow.project,
         "workflow": workflow,

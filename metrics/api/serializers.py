@@ -87,7 +87,9 @@ class MetricCreateIn(serializers.Serializer):
     range_min = serializers.FloatField(required=False, allow_null=True, default=None)
     range_max = serializers.FloatField(required=False, allow_null=True, default=None)
     inverted = serializers.BooleanField(required=False, allow_null=True, default=None)
-    rank = serializers.IntegerField(required=False, allow_null=True, default=None)
+    rank = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=-(2**31), max_value=2**31 - 1
+    )
     implementation = serializers.CharField(max_length=100)
     params = serializers.JSONField(required=False, default=dict)
     inputs = serializers.JSONField(required=False, default=None)

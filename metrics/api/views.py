@@ -6,12 +6,14 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsite.api import PROJECT_ID_PARAM as PROJECT_PARAM
 from evalsite.api import project_from_request as _project
 from evalsite.api import validated as _validated
+from evalsite.outbound.interactive import TryRateLimited
 from metrics import selectors, services
 from metrics.api import serializers as s
 from metrics.api.gradient import metric_dict
@@ -102,10 +104,13 @@ class MetricVersionTryApi(APIView):
         operation_id="metric_versions_try",
     )
     def post(self, request, metric_id, version_id):
-        metric = selectors.metric_for_user(request.user, metric_id)
+        metric = selectors.metric_for_try(request.user, metric_id)
         version = selectors.version_for_metric(metric, version_id)
         data = _validated(s.MetricTryIn, request.data)
-        outcome = services.metric_try(version=version, inputs=data["inputs"])
+        try:
+            outcome = services.metric_try(version=version, inputs=data["inputs"], user=request.user)
+        except TryRateLimited as exc:
+            raise Throttled(wait=exc.wait_s, detail=exc.message) from None
         body = {
             "metric_name": metric.name,
             "metric_value_type": metric.value_type,

@@ -3,6 +3,7 @@ OpenAPI schema) the dicts ``gradient_shapes`` builds. Field names follow the ``g
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from metrics.models import MetricValueType
@@ -33,6 +34,23 @@ class MetricUuidsIn(serializers.Serializer):
     metric_uuids = serializers.ListField(child=serializers.UUIDField(), max_length=50)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 50},
+            {
+                "type": "object",
+                "properties": {
+                    "metric_uuids": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "uuid"},
+                        "maxItems": 50,
+                    }
+                },
+            },
+        ]
+    }
+)
 class MetricsField(serializers.Field):
     """A list of metric uuids, or ``{"metric_uuids": [...]}`` as the SDK's update sends."""
 

@@ -164,10 +164,13 @@ def test_unknown_ids_answer_404(api, project):
     assert api.get(f"/v1/metrics/{builtin.id}/versions/{uuid.uuid4()}").status_code == 404
 
 
-def test_try_scores_sample_inputs(viewer_api, project):
+def test_try_scores_sample_inputs(editor_api, viewer_api, project):
     builtin = Metric.objects.get(project=None, builtin_key="squad_f1")
     version = builtin.latest_version()
     url = f"/v1/metrics/{builtin.id}/versions/{version.id}/try"
+    sample = {"inputs": {"response": "the cat sat", "expected": "a cat sat"}}
+    assert viewer_api.post(url, sample, format="json").status_code == 403  # editors only
+    viewer_api = editor_api
     response = viewer_api.post(
         url, {"inputs": {"response": "the cat sat", "expected": "a cat sat"}}, format="json"
     )

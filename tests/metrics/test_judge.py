@@ -95,7 +95,7 @@ def test_a_timeout_is_an_error_after_the_retries(project, owner, fake):
     _, scorer = _judge(project, owner, fake, timeout_s=0.2, max_retries=1)
     result = scorer.score(INPUTS)
     assert result.number_value is None
-    assert "failed after 2 attempt(s): timed out" in result.error_description
+    assert "failed after 2 attempts: timed out" in result.error_description
 
 
 def test_429_is_retried_honouring_retry_after(project, owner, fake):
@@ -189,8 +189,8 @@ def test_a_cloud_metadata_url_is_refused(project, owner):
 
 
 def test_a_missing_env_secret_makes_every_outcome_an_error(project, owner, fake, monkeypatch):
-    monkeypatch.delenv("EVALSITE_TEST_JUDGE_KEY", raising=False)
-    _, scorer = _judge(project, owner, fake, api_key={"env": "EVALSITE_TEST_JUDGE_KEY"})
+    monkeypatch.delenv("EVALSITE_SECRET_TEST_JUDGE_KEY", raising=False)
+    _, scorer = _judge(project, owner, fake, api_key={"env": "EVALSITE_SECRET_TEST_JUDGE_KEY"})
     result = scorer.score(INPUTS)
-    assert "EVALSITE_TEST_JUDGE_KEY is not set" in result.error_description
+    assert "EVALSITE_SECRET_TEST_JUDGE_KEY is not set" in result.error_description
     assert fake.requests == []

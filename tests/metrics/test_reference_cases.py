@@ -2,10 +2,10 @@
 (at least 60 per metric: ASCII, Unicode in several scripts, NFC and NFD forms, empty texts,
 punctuation, numbers), plus the issue 11 findings as tests.
 
-References: the official SQuAD 2.0 evaluation script's functions (copied below) and, for
-non-ASCII text, the MLQA script's Unicode extension of them; rouge-score (its own tokenizer on
-ASCII; on other scripts its scorer over the known tokens); sacrebleu; rapidfuzz; jsonschema; the json
-module; exact decimal arithmetic for numeric closeness.
+References: the official SQuAD 2.0 evaluation script's rules (restated below) and, for
+non-ASCII text, the MLQA script's Unicode extension of them; rouge-score (its own tokenizer
+on ASCII; on other scripts its scorer over the known tokens); sacrebleu; rapidfuzz;
+jsonschema; the json module; exact decimal arithmetic for numeric closeness.
 """
 
 from __future__ import annotations
@@ -129,48 +129,35 @@ def _pairs(seed: int, count: int = CASES, *, ascii_only: bool = False):
     return cases
 
 
-# --- SQuAD 2.0 official evaluation script (normalize_answer, get_tokens, compute_*) -------
-def official_normalize_answer(s):
-    def remove_articles(text):
-        regex = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-        return re.sub(regex, " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    def lower(text):
-        return text.lower()
-
-    return white_space_fix(remove_articles(remove_punc(lower(s))))
+# --- SQuAD 2.0 reference rules, written from the evaluation script's specification --------
+# Lower-case, drop ASCII punctuation, drop the articles a/an/the, split on whitespace; F1 over
+# the multiset of tokens; when either side has no tokens, 1 if both have none, else 0.
+_ASCII_PUNCT = str.maketrans("", "", string.punctuation)
+_ARTICLES = re.compile(r"\b(?:a|an|the)\b", re.UNICODE)
 
 
-def official_get_tokens(s):
-    if not s:
-        return []
-    return official_normalize_answer(s).split()
+def official_normalize_answer(text):
+    text = _ARTICLES.sub(" ", text.lower().translate(_ASCII_PUNCT))
+    return " ".join(text.split())
 
 
-def official_compute_exact(a_gold, a_pred):
-    return int(official_normalize_answer(a_gold) == official_normalize_answer(a_pred))
+def official_get_tokens(text):
+    return official_normalize_answer(text).split() if text else []
 
 
-def official_compute_f1(a_gold, a_pred, get_tokens=official_get_tokens):
-    gold_toks = get_tokens(a_gold)
-    pred_toks = get_tokens(a_pred)
-    common = collections.Counter(gold_toks) & collections.Counter(pred_toks)
-    num_same = sum(common.values())
-    if len(gold_toks) == 0 or len(pred_toks) == 0:
-        # If either is no-answer, then F1 is 1 if they agree, 0 otherwise
-        return int(gold_toks == pred_toks)
-    if num_same == 0:
+def official_compute_exact(gold, prediction):
+    return int(official_normalize_answer(gold) == official_normalize_answer(prediction))
+
+
+def official_compute_f1(gold, prediction, get_tokens=official_get_tokens):
+    expected, predicted = get_tokens(gold), get_tokens(prediction)
+    if not expected or not predicted:
+        return int(expected == predicted)
+    overlap = sum((collections.Counter(expected) & collections.Counter(predicted)).values())
+    if not overlap:
         return 0
-    precision = 1.0 * num_same / len(pred_toks)
-    recall = 1.0 * num_same / len(gold_toks)
-    return (2 * precision * recall) / (precision + recall)
+    precision, recall = overlap / len(predicted), overlap / len(expected)
+    return 2 * precision * recall / (precision + recall)
 
 
 # --- MLQA's Unicode extension (punctuation set over all code points, CJK per character) ---

@@ -10,6 +10,7 @@ import pytest
 from runs import services
 from runs.api.gradient_shapes import gradient_status
 from runs.engine import drainer, planning
+from runs.engine.finish import _shorten
 from runs.models import EvaluationRun, MetricResult, RunStatus, RunTask, TaskStatus
 from tests.runs.conftest import builtin, qa_rows
 from tests.support.processes import qcluster, wait_until
@@ -103,7 +104,7 @@ def test_a_metric_that_cannot_read_the_answer_fails_only_its_own_results(
     error = numeric.get(task__position=0).error_description
     assert "echo: q0" in error  # each row's own error, kept on its own result
     assert run.error_description == (
-        f"Numeric closeness could not score 50 of 50 rows: {error} (and other errors)"
+        f"Numeric closeness could not score 50 of 50 rows: {_shorten(error)} (and other errors)"
     )
     assert run.metric_errors == 50 and run.can_rerun
     # The star metric (Token F1) scored every row at 1.0.

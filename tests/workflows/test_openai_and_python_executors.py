@@ -36,11 +36,12 @@ def test_openai_chat_sends_the_prompt_and_reads_usage(make_workflow):
 
 
 def test_openai_chat_reads_the_key_from_an_environment_variable(make_workflow, monkeypatch):
-    monkeypatch.setenv("FAKE_LLM_KEY", "sk-from-env")
+    monkeypatch.setenv("EVALSITE_SECRET_FAKE_LLM_KEY", "sk-from-env")
     with FakeServer(openai_chat()) as server:
-        config = _chat_config(server.url + "v1", api_key={"env": "FAKE_LLM_KEY"})
+        config = _chat_config(server.url + "v1", api_key={"env": "EVALSITE_SECRET_FAKE_LLM_KEY"})
         workflow = make_workflow(kind="openai_chat", config=config)
-        assert workflow.latest_version().config["api_key"] == {"env": "FAKE_LLM_KEY"}
+        ref = {"env": "EVALSITE_SECRET_FAKE_LLM_KEY"}
+        assert workflow.latest_version().config["api_key"] == ref
         run_once(workflow.latest_version(), {"question": "x"})
         assert server.requests[0].headers["Authorization"] == "Bearer sk-from-env"
 

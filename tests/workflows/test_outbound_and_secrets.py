@@ -61,8 +61,8 @@ def test_secrets_round_trip_and_resolve_env_refs(monkeypatch):
     assert "s3cret" not in token
     assert secrets.decrypt(token) == "s3cret"
     assert secrets.resolve({"encrypted": token}) == "s3cret"
-    monkeypatch.setenv("SOME_KEY", "from-env")
-    assert secrets.resolve({"env": "SOME_KEY"}) == "from-env"
+    monkeypatch.setenv("EVALSITE_SECRET_SOME_KEY", "from-env")
+    assert secrets.resolve({"env": "EVALSITE_SECRET_SOME_KEY"}) == "from-env"
     with pytest.raises(ValidationError):
         secrets.resolve({"env": "NOT_SET_ANYWHERE_123"})
     with pytest.raises(ValidationError):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsite.api import project_from_request as _project
+from evalsite.outbound.interactive import TryRateLimited
 from projects.models import Role
 from workflows import selectors, services
 from workflows.api import serializers as s
@@ -104,7 +106,10 @@ class VersionTryApi(APIView):
         version = selectors.version_for_workflow(workflow, version_id)
         body = s.WorkflowTryIn(data=request.data)
         body.is_valid(raise_exception=True)
-        result = services.workflow_version_try(
-            version=version, inputs=body.validated_data["inputs"]
-        )
+        try:
+            result = services.workflow_version_try(
+                version=version, inputs=body.validated_data["inputs"], user=request.user
+            )
+        except TryRateLimited as exc:
+            raise Throttled(wait=exc.wait_s, detail=exc.message) from None
         return Response(s.WorkflowTryOut(result.as_dict()).data)

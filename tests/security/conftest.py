@@ -1,0 +1,66 @@
+"""Shared fixtures for the security tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from datasets.services import items_add, version_create_draft
+from metrics import services as metric_services
+from projects.services import api_key_create
+from runs import test_cases
+from tests.runs_ui.conftest import builtin, execute, release, start_dataset_run
+from tests.workflows.conftest import make_workflow  # noqa: F401  (shared fixture)
+from workflows import services as workflow_services
+from workflows.demo import INPUTS, OUTPUTS
+
+MARK = "zq-private-7c41"  # in every name of the project's objects
+
+
+@pytest.fixture
+def world(project, owner):
+    """One of everything in ``project``, each named with MARK."""
+    rows = [{"input": "q", "output": "a", "expected": "a"}]
+    dataset_version = release(project, owner, rows, name=f"DS {MARK}")
+    dataset = dataset_version.dataset
+    draft = version_create_draft(dataset=dataset, user=owner)
+    items_add(version=draft, rows=[{"input": f"row {MARK}", "output": "b", "expected": "b"}])
+    workflow = workflow_services.workflow_create(
+        project=project,
+        user=owner,
+        name=f"WF {MARK}",
+        kind="python",
+        config={"callable": "workflows.demo_agent.answer_question"},
+        inputs=INPUTS,
+        outputs=OUTPUTS,
+    )
+    metric = metric_services.metric_create(
+        project=project, user=owner, name=f"M {MARK}", implementation="contains"
+    )
+    run = execute(start_dataset_run(project, owner, dataset_version, name=f"Run {MARK}"))
+    test_case = test_cases.test_case_create(
+        project=project,
+        user=owner,
+        name=f"TC {MARK}",
+        dataset=dataset,
+        metrics=[str(builtin("exact_match").id)],
+    )
+    key, _ = api_key_create(user=owner, name=f"key {MARK}")
+    return {
+        "project_id": project.id,
+        "run_id": run.id,
+        "evaluation_id": run.id,
+        "evaluation_run_uuid": run.id,
+        "dataset_id": dataset.id,
+        "dataset_version_id": draft.id,
+        "item_id": draft.items.first().id,
+        "workflow_id": workflow.id,
+        "workflow_version_id": workflow.latest_version().id,
+        "metric_id": metric.id,
+        "metric_version_id": metric.latest_version().id,
+        "test_case_uuid": test_case.id,
+        "evaluation_test_case_uuid": test_case.id,
+        "key_id": key.id,
+        "position": 0,
+        "prompt_id": 1,
+        "fmt": "csv",
+    }
