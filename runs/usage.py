@@ -23,10 +23,10 @@ def cost_by_entry(run) -> dict:
     from runs.models import RunTask
 
     rows = (
-        RunTask.objects.filter(run_id=run.id)
+        RunTask.objects.filter(run_id=run.id, cost__isnull=False)
         .order_by()
         .values("entry_id")
-        .annotate(cost=Sum("cost"), calls=Count("cost"), cached=Count("id", filter=_cached()))
+        .annotate(cost=Sum("cost"), calls=Count("id"), cached=Count("id", filter=_cached()))
     )
     return {
         r["entry_id"]: {"cost": r["cost"] or 0.0, "calls": r["calls"], "cached": r["cached"]}
@@ -42,12 +42,38 @@ def _cached():
 
 def cost_by_binding(run) -> dict:
     """{binding id: judge cost} for the run's LLM-judge bindings."""
-    from runs.models import MetricResult
+    from runs.models import MetricBinding, MetricResult
 
+    bindings = list(MetricBinding.objects.filter(run_id=run.id).values_list("id", flat=True))
     rows = (
-        MetricResult.objects.filter(run_id=run.id, cost__isnull=False)
+        MetricResult.objects.filter(binding_id__in=bindings, cost__isnull=False)
         .order_by()
         .values("binding_id")
         .annotate(cost=Sum("cost"))
     )
     return {r["binding_id"]: r["cost"] or 0.0 for r in rows}
+
+
+def run_budget(run) -> dict:
+    """The run page's budget figures, formatted (cost per agent included)."""
+    from runs.models import RunEntry
+    from runs.pricing import format_cost
+
+    by_entry = cost_by_entry(run) if run.cost_used else {}
+    agents = []
+    entries = RunEntry.objects.filter(run_id=run.id, workflow_version__isnull=False)
+    for entry in entries.select_related("workflow_version__workflow").order_by("position"):
+        figures = by_entry.get(entry.id) or {}
+        version = entry.workflow_version
+        agents.append(
+            {
+                "label": f"{version.workflow.name} v{version.number}",
+                "cost": format_cost(figures.get("cost") or 0.0),
+            }
+        )
+    return {
+        "cost": format_cost(run.cost_used),
+        "max_cost": format_cost(run.max_cost),
+        "cached_cost_saved": format_cost(run.cached_cost_saved),
+        "agents": agents,
+    }

@@ -19,6 +19,7 @@ from runs.exports import FORMATS, run_results_download
 from runs.forms import ResultFilterForm
 from runs.progress import metric_cards, run_progress
 from runs.results_table import results_table_page, run_result_row
+from runs.usage import run_budget
 from runs.views.common import can_edit, project_or_404, run_or_404
 
 RESULTS_PAGE_SIZE = 50
@@ -69,6 +70,7 @@ def _run_context(request: HttpRequest, project, run) -> dict:
         "progress": run_progress(run),
         "can_edit": can_edit(request, project),
         "formats": list(FORMATS),
+        "budget": run_budget(run),
     }
 
 

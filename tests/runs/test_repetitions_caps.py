@@ -6,6 +6,7 @@ from what the agent says it answered, never read back from the code under test."
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
 import threading
 
@@ -221,6 +222,29 @@ def test_repetitions_store_every_trial_with_mean_stddev_and_pass_at_k(project, o
     assert run.summaries[str(judge_binding.id)]["cost"] == pytest.approx(judge_cost)
     task_costs = sorted(RunTask.objects.filter(run=run).values_list("cost", flat=True))
     assert task_costs == pytest.approx(sorted(call_cost(i, o) for i, o in agent.usage))
+
+    # Reads: the results table shows one row per item with the trials' mean and spread, the
+    # drawer every trial, downloads one line per trial.
+    from runs import exports
+    from runs.results_table import results_table_page, run_result_row
+
+    page = results_table_page(run, limit=50)
+    assert len(page.rows) == 12
+    for row in page.rows:
+        question = row.data["question"]
+        values = [1.0 if a == f"echo: {question}" else 0.0 for a in agent.answers[question]]
+        cell = row.score(binding.id)
+        assert cell.number_value == pytest.approx(sum(values) / 5)
+        assert cell.stddev == pytest.approx(statistics.stdev(values))
+        assert sorted(cell.trials) == sorted(values)
+        assert cell.pass_at_k == (max(values) >= 0.5)
+    drawer = run_result_row(run, 3)
+    assert sorted(t["trial"] for t in drawer["tasks"]) == [0, 1, 2, 3, 4]
+    download = b"".join(exports.run_results_download(run, fmt="jsonl").streaming_content)
+    lines = [json.loads(line) for line in download.splitlines()]
+    assert len(lines) == 60
+    assert sorted({line["trial"] for line in lines}) == [0, 1, 2, 3, 4]
+    assert all(line["workflow"]["cost"] is not None for line in lines)
 
 
 @pytest.mark.integration
