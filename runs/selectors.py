@@ -62,6 +62,8 @@ PROMPT_TASK_FIELDS = (
     "chunks",
     "spans",
     "item__data",
+    "trial",
+    "cost",
 )
 # What a metric result reads as: shared by the prompt pages and the results table drawer.
 RESULT_FIELDS = (
@@ -76,8 +78,10 @@ RESULT_FIELDS = (
 
 
 def prompt_total(run: EvaluationRun, entry_count: int) -> int:
-    """Prompts of one entry: every entry has one task per item once the run is planned."""
-    return run.total_tasks // entry_count if entry_count else 0
+    """Prompts of one entry: every entry has one task per item and trial once the run is
+    planned; a prompt is a row (its trials are merged)."""
+    per_prompt = entry_count * max(1, run.repetitions)
+    return run.total_tasks // per_prompt if entry_count else 0
 
 
 def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> list[tuple]:
@@ -100,7 +104,12 @@ def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> l
             .values_list(*RESULT_FIELDS)
         ):
             results[values[0]].append(dict(zip(RESULT_FIELDS, values, strict=True)))
-    return [(task, results[task["id"]]) for task in tasks]
+    rows = [(task, results[task["id"]]) for task in tasks]
+    if run.repetitions > 1:
+        from runs.trials import merge_prompt_trials
+
+        rows = merge_prompt_trials(rows, repetitions=run.repetitions)
+    return rows
 
 
 def runs_for_test_case(test_case, *, version: int | None = None) -> QuerySet[EvaluationRun]:

@@ -128,3 +128,56 @@ def repetition_summary(run, binding, *, metric, threshold: float | None) -> dict
     summary = run_stats(rows, thresholded=threshold is not None and metric.is_numeric)
     summary["repetitions"] = run.repetitions
     return summary
+
+
+def merge_prompt_trials(rows: list[tuple], *, repetitions: int) -> list[tuple]:
+    """The Gradient dialect's prompts are rows, not trials: one ``(task, results)`` per
+    position, where each metric's ``number_value`` is the mean over the row's trials (its
+    ``reasoning`` says so), a metric errored only when no trial has a value, tokens and
+    cost are summed, and ``task["trials"]`` keeps each trial's values (the extra
+    ``trials`` field of the prompt)."""
+    by_position: dict[int, list[tuple]] = {}
+    for task, results in rows:
+        by_position.setdefault(task["position"], []).append((task, results))
+    merged = []
+    for position in sorted(by_position):
+        group = sorted(by_position[position], key=lambda pair: pair[0].get("trial", 0))
+        base = dict(group[0][0])
+        per_binding: dict = {}
+        for task, results in group:
+            for result in results:
+                per_binding.setdefault(result["binding_id"], []).append((task, result))
+        out = []
+        trial_values: dict[str, list] = {}
+        for binding_id, pairs in per_binding.items():
+            numbers = [r["number_value"] for _, r in pairs if not r["error_description"]]
+            numbers = [n for n in numbers if n is not None]
+            first = dict(pairs[0][1])
+            values = [None] * repetitions
+            for task, result in pairs:
+                index = task.get("trial", 0)
+                if 0 <= index < repetitions and not result["error_description"]:
+                    values[index] = (
+                        result["number_value"]
+                        if result["number_value"] is not None
+                        else result["string_value"]
+                    )
+            trial_values[str(binding_id)] = values
+            if numbers:
+                stats = row_stats(values)
+                first.update(
+                    number_value=stats["mean"],
+                    error_description="",
+                    reasoning=f"Mean of {stats['scored']} of {repetitions} trials "
+                    f"(stddev {stats['stddev']:.4g}, min {stats['min']:.4g}, "
+                    f"max {stats['max']:.4g}).",
+                )
+            out.append(first)
+        for key in ("input_tokens", "output_tokens"):
+            counts = [t.get(key) for t, _ in group if t.get(key) is not None]
+            base[key] = sum(counts) if counts else None
+        costs = [t.get("cost") for t, _ in group if t.get("cost") is not None]
+        base["cost"] = sum(costs) if costs else None
+        base["trials"] = trial_values
+        merged.append((base, out))
+    return merged

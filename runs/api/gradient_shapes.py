@@ -23,6 +23,7 @@ from runs.models import (
     RunPhase,
     RunStatus,
 )
+from runs.usage import run_usage
 
 STATUS_BY_RUN_STATUS = {
     RunStatus.PENDING: "EVALUATION_RUN_QUEUED",
@@ -148,6 +149,9 @@ def evaluation_run_dict(run: EvaluationRun, context: RunContext | None = None) -
         "test_case_name": test_case.name if test_case else "",
         "test_case_uuid": str(test_case.id) if test_case else "",
         "test_case_version": run.test_case_version,
+        # Extra fields (not in Gradient's schema): trials per row, and what the run spent.
+        "repetitions": run.repetitions,
+        "usage": run_usage(run),
     }
 
 
@@ -268,6 +272,11 @@ def prompt_dict(task: dict, results: list[dict], context: RunContext) -> dict:
         "prompt_id": task["position"] + 1,
         "prompt_level_metric_results": metric_results,
         "trace_id": as_text(item.get("trace_id")) or str(task["id"]),
+        # Extra fields (not in Gradient's schema): the row's agent cost in US dollars and,
+        # for runs with repetitions, each metric's value per trial (the metric results
+        # above then hold the mean over the trials).
+        "cost": task.get("cost"),
+        **({"trials": task["trials"]} if "trials" in task else {}),
     }
 
 

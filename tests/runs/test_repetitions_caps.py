@@ -246,6 +246,21 @@ def test_repetitions_store_every_trial_with_mean_stddev_and_pass_at_k(project, o
     assert sorted({line["trial"] for line in lines}) == [0, 1, 2, 3, 4]
     assert all(line["workflow"]["cost"] is not None for line in lines)
 
+    # /v2 prompts are rows: the row-level aggregate (mean over trials), trials as an extra.
+    from runs import selectors
+    from runs.api.gradient_shapes import RunContext, prompt_dict
+
+    rows = selectors.run_prompt_rows(run, entry_id=binding.entry_id, start=0, stop=12)
+    prompts = [prompt_dict(task, results, RunContext(run)) for task, results in rows]
+    assert [p["prompt_id"] for p in prompts] == list(range(1, 13))
+    assert selectors.prompt_total(run, 1) == 12
+    for prompt in prompts:
+        question = prompt["input"]
+        values = [1.0 if a == f"echo: {question}" else 0.0 for a in agent.answers[question]]
+        exact = prompt["prompt_level_metric_results"][0]
+        assert exact["number_value"] == pytest.approx(sum(values) / 5)
+        assert sorted(prompt["trials"][str(binding.id)]) == sorted(values)
+
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
