@@ -197,9 +197,20 @@ class Budget:
         if reservations and self.active:
             settle_run(self.run_id, released=_sum(reservations), used=Usage(), peak=None)
 
+    def reserved_for(self, task_ids) -> Reservation:
+        """The rows' reservations, still held (a write that is retried releases them once)."""
+        return _sum([self.held[t] for t in task_ids if t in self.held])
+
+    def forget(self, task_ids) -> None:
+        """The rows' reservations were released by a committed write."""
+        for task_id in task_ids:
+            self.held.pop(task_id, None)
+
     def take(self, task_ids) -> Reservation:
-        """The rows' reservations, no longer held (they are being written or given back)."""
-        return _sum([self.held.pop(t) for t in task_ids if t in self.held])
+        """The rows' reservations, no longer held (they are being given back)."""
+        total = self.reserved_for(task_ids)
+        self.forget(task_ids)
+        return total
 
 
 def _sum(reservations: list[Reservation]) -> Reservation:

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("datasets", "0001_initial"),
         ("projects", "0001_initial"),
-        ("runs", "0003_h11e_status_rules"),
+        ("runs", "0004_h18_worker_heartbeat"),
     ]
 
     operations = [
