@@ -220,7 +220,16 @@ def _drop_results_of_failed(outcomes: list[TaskOutcome]) -> None:
 
 
 def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str, budget=None) -> tuple[int, int]:
-    """Store a batch; returns (succeeded, failed) among the tasks this drainer still owned."""
+    """Store a batch; returns (succeeded, failed) among the tasks this drainer still owned.
+    The rows' budget reservations are released in the same transaction, and forgotten by
+    the drainer only once it committed (a retried write releases them exactly once)."""
+    counts = _write_batch(run_id, outcomes, owner=owner, budget=budget)
+    if budget is not None:
+        budget.forget([o.task_id for o in outcomes])
+    return counts
+
+
+def _write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str, budget) -> tuple[int, int]:
     now = timezone.now()
     with transaction.atomic():
         if sql.is_postgresql():
@@ -248,7 +257,8 @@ def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str, budget=None)
         used, peak = _usage_of(kept)
         if budget is None or not budget.active:
             peak = None  # only caps need the worst row seen so far
-        released = budget.take([o.task_id for o in outcomes]) if budget is not None else None
+        ids = [o.task_id for o in outcomes]
+        released = budget.reserved_for(ids) if budget is not None else None
         settle_run(
             run_id,
             released=released or Reservation(),
@@ -265,7 +275,7 @@ def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str, budget=None)
 
 def _release(run_id, outcomes: list[TaskOutcome], budget) -> None:
     if budget is not None:
-        budget.release_unused([budget.take([o.task_id for o in outcomes])])
+        budget.release_unused([budget.reserved_for([o.task_id for o in outcomes])])
 
 
 def _usage_of(outcomes: list[TaskOutcome]) -> tuple[Usage, Usage | None]:
