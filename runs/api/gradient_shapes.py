@@ -340,4 +340,6 @@ def test_case_dict(
         "updated_by_user_id": str(user.pk) if user else "",
         "version": version,
         "workspace_uuid": str(test_case.project_id),
+        # evalsite extra: the options of the runs it starts (repetitions, caps, cache).
+        "run_options": dict(snapshot.get("run_options") or {}),
     }

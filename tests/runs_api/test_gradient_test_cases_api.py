@@ -51,7 +51,7 @@ def test_it_creates_and_retrieves_a_test_case(api, project, qa_version, owner):
     uuid = response.json()["test_case_uuid"]
 
     body = api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}").json()["evaluation_test_case"]
-    assert set(body) == CASE_FIELDS
+    assert set(body) == CASE_FIELDS | {"run_options"}  # evalsite extra (README)
     assert body["name"] == "Regression" and body["version"] == 1 and body["total_runs"] == 0
     assert body["dataset_uuid"] == str(qa_version.dataset_id)
     assert body["dataset"]["row_count"] == 5 and body["dataset"]["has_ground_truth"] is True
@@ -215,3 +215,30 @@ def test_viewers_and_outsiders_cannot_run_test_cases(
         outsider_api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}/evaluation_runs").status_code
         == 404
     )
+
+
+def test_test_cases_carry_run_options_into_their_runs(api, qa_version, make_agent, agent_server):
+    agent = make_agent(agent_server.url, name="Agent A")
+    bad = create_case(api, qa_version, run_options={"repetitions": 99})
+    assert bad.status_code == 400
+    assert "run_options.repetitions" in str(bad.json())
+    options = {"repetitions": 3, "max_cost": 2.5, "cache_agent_calls": True}
+    uuid = create_case(api, qa_version, run_options=options).json()["test_case_uuid"]
+    body = api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}").json()["evaluation_test_case"]
+    assert body["run_options"] == options
+    response = api.post(
+        "/v2/gen-ai/evaluation_runs",
+        {"test_case_uuid": uuid, "agent_uuids": [str(agent.id)], "run_name": "with options"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    run = EvaluationRun.objects.get(pk=response.json()["evaluation_run_uuids"][0])
+    assert (run.repetitions, run.max_cost, run.cache_agent_calls) == (3, 2.5, True)
+    updated = api.put(
+        f"/v2/gen-ai/evaluation_test_cases/{uuid}",
+        {"run_options": {"max_agent_calls": 10}},
+        format="json",
+    )
+    assert updated.status_code == 200 and updated.json()["version"] == 2
+    body = api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}").json()["evaluation_test_case"]
+    assert body["run_options"] == {"max_agent_calls": 10}
