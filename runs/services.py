@@ -223,3 +223,55 @@ def run_delete(*, run: EvaluationRun) -> None:
             f"DELETE FROM {sql.table(EvaluationRun)} WHERE id = %s",  # noqa: S608
             [run_param],
         )
+
+
+# --- prices and run defaults ---------------------------------------------------------------
+
+
+def model_price_set(*, project, model: str, input_per_million, output_per_million):
+    """Set the project's price of ``model`` (USD per million tokens); it wins over the
+    shipped list. Raises ValidationError for a bad name or price."""
+    import math
+
+    from runs.models import ModelPrice
+
+    errors: dict[str, list[str]] = {}
+    name = (model or "").strip()
+    if not name or len(name) > 200:
+        errors["model"] = ["Name the model (at most 200 characters)."]
+    prices = {}
+    for field_name, value in (
+        ("input_per_million", input_per_million),
+        ("output_per_million", output_per_million),
+    ):
+        try:
+            number = float(str(value).strip().lstrip("$"))
+            if not math.isfinite(number) or number < 0 or number > 1e6:
+                raise ValueError
+            prices[field_name] = number
+        except (TypeError, ValueError):
+            errors[field_name] = ["A price in US dollars per million tokens (0 or more)."]
+    if errors:
+        raise ValidationError(errors)
+    price, _ = ModelPrice.objects.update_or_create(
+        project=project, model=name, defaults={**prices, "updated_at": timezone.now()}
+    )
+    return price
+
+
+def model_price_delete(*, project, price_id) -> None:
+    """Remove the project's own price (the shipped one, if any, applies again)."""
+    from runs.models import ModelPrice
+
+    ModelPrice.objects.filter(project=project, id=price_id).delete()
+
+
+def run_defaults_update(*, project, caps: dict):
+    """The project's default caps for new runs (empty: no default)."""
+    from runs.models import ProjectRunDefaults
+
+    clean = clean_run_options({k: caps.get(k) for k in CAP_FIELDS}, partial=True)
+    defaults, _ = ProjectRunDefaults.objects.update_or_create(
+        project=project, defaults={name: clean.get(name) for name in CAP_FIELDS}
+    )
+    return defaults

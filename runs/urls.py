@@ -1,6 +1,6 @@
 from django.urls import path
 
-from runs.views import run_page, runs_list, sheet
+from runs.views import prices, run_page, runs_list, sheet
 
 app_name = "runs"
 urlpatterns = [
@@ -8,6 +8,7 @@ urlpatterns = [
     path("rows/", runs_list.run_list_rows, name="list_rows"),
     path("new/", sheet.run_new, name="new"),
     path("compare/", runs_list.run_compare, name="compare"),
+    path("prices/", prices.prices_page, name="prices"),
     path("<uuid:run_id>/", run_page.run_detail, name="detail"),
     path("<uuid:run_id>/status/", run_page.run_status, name="status"),
     path("<uuid:run_id>/results/", run_page.run_results, name="results"),
