@@ -89,3 +89,21 @@ def judge_entry(key: str, outcome) -> CallCache:
 def store(entries: list[CallCache]) -> None:
     if entries:
         CallCache.objects.bulk_create(entries, ignore_conflicts=True, batch_size=500)
+
+
+def judge_outcome(entry: CallCache):
+    """The cached judge score as a MetricOutcome marked cached (its ``cost`` is what the
+    original call cost: what the cache saved)."""
+    from metrics.scoring import MetricOutcome
+
+    payload = entry.payload or {}
+    return MetricOutcome(
+        number_value=payload.get("number_value"),
+        string_value=payload.get("string_value"),
+        reasoning=payload.get("reasoning"),
+        details={**(payload.get("details") or {}), "cached": True},
+        input_tokens=payload.get("input_tokens"),
+        output_tokens=payload.get("output_tokens"),
+        cost=entry.cost,
+        cached=True,
+    )

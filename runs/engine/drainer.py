@@ -43,6 +43,7 @@ class BindingContext:
     inputs: list[tuple[str, Selector]]
     model: str | None = None  # LLM judges: the model priced for their calls
     is_judge: bool = False
+    metric_version_id: Any = None
 
 
 @dataclass
@@ -120,6 +121,7 @@ class RunContext:
                     _compile(binding.input_selector, columns),
                     model=pricing.metric_model(binding.metric_version) if is_judge else None,
                     is_judge=is_judge,
+                    metric_version_id=binding.metric_version_id,
                 )
             )
         self.calls_workflows = any(e.executor is not None for e in self.entries.values())
@@ -136,6 +138,17 @@ class RunContext:
             (1 for e in self.entries.values() if e.executor is not None), default=0
         )
         self.judge_calls_per_row = max((e.judge_count for e in self.entries.values()), default=0)
+        self.metric_versions = {
+            b.binding_id: b.metric_version_id for e in self.entries.values() for b in e.bindings
+        }
+        self.judge_cache = (
+            JudgeCache() if self.cache_judge_calls and self.judge_calls_per_row else None
+        )
+
+    def judge_key(self, binding: BindingContext, inputs: dict) -> str:
+        from runs import call_cache
+
+        return call_cache.judge_key(self.metric_versions[binding.binding_id], inputs)
 
     def load_agent_cache(self, rows: list[tuple]) -> None:
         """Of the claimed rows, look up the agent calls already answered for the same pinned
@@ -288,13 +301,25 @@ async def process_row(context: RunContext, task_id, entry_id, data: dict, client
     bindings = _bindings_to_score(entry, rescore)
     scored: list = []
     pending = []
+    judge_keys: dict = {}
     for binding in bindings:
         inputs = _metric_inputs(binding, data, workflow_view)
         if binding.scorer.is_async:
-            pending.append((binding, _safe_ascore(binding, inputs, client)))
+            if binding.is_judge and context.judge_cache is not None:
+                judge_keys[binding.binding_id] = context.judge_key(binding, inputs)
+            pending.append((binding, inputs))
         else:
             scored.append((binding, _safe_score(binding, inputs)))
     if pending:
+        hits = await context.judge_cache.lookup(set(judge_keys.values())) if judge_keys else {}
+        calls = []
+        for binding, inputs in pending:
+            key = judge_keys.get(binding.binding_id)
+            if key is not None and key in hits:
+                calls.append(_cached_outcome(hits[key]))
+            else:
+                calls.append(_keyed(_safe_ascore(binding, inputs, client), key))
+        pending = [(binding, call) for (binding, _), call in zip(pending, calls, strict=True)]
         outcomes = await asyncio.gather(*(coroutine for _, coroutine in pending))
         scored.extend(zip((b for b, _ in pending), outcomes, strict=True))
         order = {b.binding_id: i for i, b in enumerate(entry.bindings)}
@@ -322,6 +347,40 @@ async def process_row(context: RunContext, task_id, entry_id, data: dict, client
         cached=cached is not None,
         agent_cost=0.0 if cached is not None else agent_cost,
     )
+
+
+async def _keyed(coroutine, key):
+    outcome = await coroutine
+    outcome.cache_key = key
+    return outcome
+
+
+async def _cached_outcome(entry):
+    from runs import call_cache
+
+    return call_cache.judge_outcome(entry)
+
+
+class JudgeCache:
+    """Judge-cache look-ups for rows on the event loop: the query runs in one helper thread
+    with its own database connection (never in the event loop itself)."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-cache")
+
+    async def lookup(self, keys: set) -> dict:
+        from runs import call_cache
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, call_cache.lookup, keys)
+
+    def close(self) -> None:
+        from django.db import connection
+
+        self.pool.submit(connection.close).result(timeout=30)
+        self.pool.shutdown(wait=True)
 
 
 def load_rows(task_ids: list[int]) -> list[tuple]:
@@ -383,6 +442,9 @@ class Drainer:
         )
 
     def close(self) -> None:
+        if self.context.judge_cache is not None:
+            self.context.judge_cache.close()
+            self.context.judge_cache = None
         if self.loop_thread is not None:
             if self.client is not None:
                 self.loop_thread.call(self.client.aclose())

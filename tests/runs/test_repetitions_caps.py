@@ -415,3 +415,79 @@ def test_run_options_are_checked(project, owner, make_dataset):
             )
         assert field in caught.value.message_dict
     assert not EvaluationRun.objects.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_judge_calls_are_cached_by_default_and_a_new_judge_version_misses(
+    project, owner, make_dataset
+):
+    version = make_dataset(qa_rows(15))
+    agent = VaryingAgent()
+    judge_reply = openai_chat(content='{{"score": 3}}', prompt_tokens=40, completion_tokens=4)
+    with FakeServer(agent) as server, FakeServer(judge_reply) as judge_server:
+        params = {
+            "preset": "correctness",
+            "base_url": judge_server.url + "v1",
+            "model": MODEL,
+            "score_min": 1,
+            "score_max": 5,
+            "max_retries": 0,
+            "timeout_s": 5,
+        }
+        judge = metric_services.metric_create(
+            project=project, user=owner, name="Judge", implementation="llm_judge", params=params
+        )
+        workflow = make_agent(project, owner, server.url)
+
+        def run_once(cluster):
+            run = services.run_start(
+                project=project,
+                user=owner,
+                name="judged",
+                dataset_version_id=version.id,
+                config=[
+                    {
+                        "workflow": {
+                            "id": str(workflow.id),
+                            "input_transformer": {"selector": {"question": "$.dataset.question"}},
+                        },
+                        "metrics": [
+                            {
+                                "id": str(judge.id),
+                                "input_transformer": {
+                                    "selector": {
+                                        "question": "$.dataset.question",
+                                        "expected": "$.dataset.ground_truth_answer",
+                                        "response": "$.workflow.answer",
+                                    }
+                                },
+                            }
+                        ],
+                    }
+                ],
+                options={"cache_agent_calls": True},  # same answers -> same judge inputs
+            )
+            return wait_finished(run, cluster)
+
+        with qcluster() as cluster:
+            first = run_once(cluster)
+            assert len(judge_server.requests) == 15 and first.judge_calls == 15
+            second = run_once(cluster)
+            assert len(server.requests) == 15  # agent answers cached too
+            assert len(judge_server.requests) == 15  # every judge score came from the cache
+            assert second.judge_calls == 0 and second.cached_calls == 30
+            assert second.cost_used == 0
+            assert second.cached_cost_saved == pytest.approx(first.cost_used)
+            assert (
+                sorted(
+                    MetricResult.objects.filter(run=second).values_list("number_value", flat=True)
+                )
+                == [3.0] * 15
+            )
+            # A new judge version (another prompt) misses the cache.
+            metric_services.metric_version_create(
+                metric=judge, user=owner, params={**params, "criteria": "Be strict."}
+            )
+            third = run_once(cluster)
+            assert len(judge_server.requests) == 30 and third.judge_calls == 15
