@@ -10,6 +10,7 @@ the event loop: rows are loaded before and written after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -377,10 +378,17 @@ class JudgeCache:
         return await loop.run_in_executor(self.pool, call_cache.lookup, keys)
 
     def close(self) -> None:
-        from django.db import connection
-
-        self.pool.submit(connection.close).result(timeout=30)
+        self.pool.submit(_close_thread_connection).result(timeout=30)
         self.pool.shutdown(wait=True)
+
+
+def _close_thread_connection() -> None:
+    """Close the helper thread's own database connection (tests on an in-memory SQLite
+    database share the main thread's connection instead: leave that one alone)."""
+    from django.db import DatabaseError, connection
+
+    with contextlib.suppress(DatabaseError):
+        connection.close()
 
 
 def load_rows(task_ids: list[int]) -> list[tuple]:
