@@ -20,9 +20,12 @@ same transaction as its results. Calls and judge calls therefore never exceed th
 tokens and cost exceed theirs only when rows in flight use more than the largest row seen
 before they were reserved, so:
 
-    final spend <= cap + sum over the rows in flight when the cap was reached of
-                         (their actual use - their reservation, when positive)
-               <= cap + rows in flight x (largest row - first row's use).
+    final spend <= cap + sum over the rows claimed when the last reservation was granted
+                         of (their actual use - their reservation, when positive)
+               <= cap + rows claimed x (largest row - first row's use),
+
+where a drainer holds at most twice its concurrency in claimed rows (runs.engine.pipeline's
+window: one round calling, one ready).
 
 When no further row fits and nothing is reserved any more, the cap is reached: the run stops
 claiming, its remaining pending rows fail with "Not run: <cap> reached" and it finishes
