@@ -308,6 +308,9 @@ class EvaluationRun(models.Model):
     )
     cached_calls = models.IntegerField(default=0, db_default=0)
     cached_cost_saved = models.FloatField(default=0.0, db_default=0.0)
+    # SHA-256 of the request that first used ``idempotency_key``: the same key with another
+    # body is refused (HTTP 422) instead of answering with this run.
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="")
 
     objects = EvaluationRunQuerySet.as_manager()
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from evalsite.errors import ConflictError
+from evalsite.errors import ConflictError, UnprocessableError
 from runs.engine import sql
 from runs.engine.budget import reset_leaked_reservations
 from runs.engine.enqueue import enqueue_drainers, enqueue_plan
@@ -32,6 +32,17 @@ from runs.options import CAP_FIELDS, clean_run_options, run_options
 MAX_IDEMPOTENCY_KEY = 255
 
 
+def _same_request(existing: EvaluationRun, fingerprint: str) -> EvaluationRun:
+    """The run a reused ``Idempotency-Key`` started, if the request is the same one."""
+    if fingerprint and existing.idempotency_fingerprint not in ("", fingerprint):
+        raise UnprocessableError(
+            "This Idempotency-Key was already used with a different request body; "
+            "use a new key for a different request.",
+            code="idempotency_key_reused",
+        )
+    return existing
+
+
 @transaction.atomic
 def run_start(
     *,
@@ -42,6 +53,7 @@ def run_start(
     config: list[dict],
     star_metric: dict | None = None,
     idempotency_key: str | None = None,
+    idempotency_fingerprint: str = "",
     test_case=None,
     test_case_version: int | None = None,
     options: dict | None = None,
@@ -50,7 +62,9 @@ def run_start(
 
     ``options``: repetitions, caps and call-cache choices (runs.options); caps the run does
     not set come from the project's defaults.
-    A repeated ``idempotency_key`` (per project) returns the run it first started.
+    A repeated ``idempotency_key`` (per project) returns the run it first started; with a
+    ``idempotency_fingerprint`` (a hash of the request) that differs from the first request's,
+    it raises ``UnprocessableError`` (HTTP 422) and creates nothing.
     """
     if idempotency_key is not None:
         idempotency_key = str(idempotency_key).strip() or None
@@ -63,7 +77,7 @@ def run_start(
             project=project, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            return existing
+            return _same_request(existing, idempotency_fingerprint)
     options = run_options(project, options)
     plan = validate_run_config(
         project=project,
@@ -92,13 +106,15 @@ def run_start(
                     else getattr(test_case, "version", None)
                 ),
                 idempotency_key=idempotency_key,
+                idempotency_fingerprint=idempotency_fingerprint if idempotency_key else "",
                 **options,
             )
     except IntegrityError:
         if idempotency_key is None:
             raise
         # A concurrent request with the same key won the race: answer with its run.
-        return EvaluationRun.objects.get(project=project, idempotency_key=idempotency_key)
+        existing = EvaluationRun.objects.get(project=project, idempotency_key=idempotency_key)
+        return _same_request(existing, idempotency_fingerprint)
 
     star_binding = None
     position = 0

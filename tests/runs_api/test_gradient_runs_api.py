@@ -37,6 +37,8 @@ RUN_FIELDS = {
     "test_case_version",
 }
 PROMPT_FIELDS = {
+    "agent_name",
+    "agent_uuid",
     "evaluation_trace_spans",
     "ground_truth",
     "input",
@@ -64,8 +66,10 @@ def test_it_retrieves_a_run_with_every_api_evaluation_run_field(
     response = viewer_api.get(f"/v2/gen-ai/evaluation_runs/{finished_run.id}")
     assert response.status_code == 200
     run = response.json()["evaluation_run"]
-    # Gradient's fields, plus evalsite's documented extras (README, "Repetitions, caps...").
-    assert set(run) == RUN_FIELDS | {"repetitions", "usage"}
+    # Not from a test case: test_case_version has no value and is omitted (never null);
+    # plus evalsite's documented extras (README, "Repetitions, caps, cost and the call cache").
+    assert set(run) == (RUN_FIELDS - {"test_case_version"}) | {"repetitions", "usage"}
+    assert None not in run.values()
     assert run["status"] == "EVALUATION_RUN_SUCCESSFUL"
     assert run["evaluation_run_uuid"] == str(finished_run.id)
     assert run["agent_uuid"] == str(agent.id) and run["agent_name"] == agent.name
@@ -77,7 +81,8 @@ def test_it_retrieves_a_run_with_every_api_evaluation_run_field(
     assert run["created_by_user_id"] == str(owner.pk)
     assert run["pass_status"] is True
     (result,) = run["run_level_metric_results"]
-    assert set(result) == RESULT_FIELDS
+    # A number metric: string_value has no value and is omitted.
+    assert set(result) == RESULT_FIELDS - {"string_value"}
     assert result["metric_name"] == "Exact match" and result["number_value"] == 1.0
     assert run["star_metric_result"] == result
     assert run["queued_at"].endswith("Z") and run["finished_at"]
@@ -118,7 +123,7 @@ def test_results_pages_have_links_meta_and_prompts(api, finished_run):
     assert pages["previous"] == f"http://testserver{base}?page=1&per_page=2"
     assert [p["prompt_id"] for p in body["prompts"]] == [3, 4]
     prompt = body["prompts"][0]
-    assert set(prompt) == PROMPT_FIELDS | {"cost"}
+    assert set(prompt) - {"cost"} == PROMPT_FIELDS  # cost: an extra, omitted when unpriced
     assert prompt["input"] == "q2" and prompt["output"] == "echo: q2"
     assert prompt["ground_truth"] == "echo: q2"
     assert (prompt["input_tokens"], prompt["output_tokens"]) == ("7", "3")
@@ -152,7 +157,7 @@ def test_it_retrieves_one_prompt(api, finished_run):
     response = api.get(f"/v2/gen-ai/evaluation_runs/{finished_run.id}/results/1")
     assert response.status_code == 200
     prompt = response.json()["prompt"]
-    assert set(prompt) == PROMPT_FIELDS | {"cost"}
+    assert set(prompt) - {"cost"} == PROMPT_FIELDS  # cost: an extra, omitted when unpriced
     assert prompt["prompt_id"] == 1 and prompt["input"] == "q0"
 
 
@@ -182,7 +187,8 @@ def test_a_dataset_only_run_reads_input_and_output_from_the_trace(
     assert body["evaluation_run"]["agent_uuid"] == ""
     prompt = body["prompts"][1]
     assert (prompt["input"], prompt["output"], prompt["trace_id"]) == ("q1", "a1", "t1")
-    assert prompt["input_tokens"] is None
+    assert "input_tokens" not in prompt and "output_tokens" not in prompt
+    assert "agent_uuid" not in prompt and "agent_name" not in prompt
 
 
 def test_another_projects_run_is_a_404(outsider_api, finished_run):

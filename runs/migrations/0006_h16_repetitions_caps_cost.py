@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("datasets", "0001_initial"),
         ("projects", "0001_initial"),
-        ("runs", "0004_h18_worker_heartbeat"),
+        ("runs", "0005_h13_idempotency_fingerprint"),
     ]
 
     operations = [
