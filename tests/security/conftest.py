@@ -45,7 +45,13 @@ def world(project, owner):
         metrics=[str(builtin("exact_match").id)],
     )
     key, _ = api_key_create(user=owner, name=f"key {MARK}")
+    from webhooks.services import endpoint_create
+
+    endpoint, _ = endpoint_create(
+        project=project, user=owner, url="http://127.0.0.1:9/hook", events=["run.finished"]
+    )
     return {
+        "endpoint_id": endpoint.id,
         "project_id": project.id,
         "run_id": run.id,
         "evaluation_id": run.id,
@@ -58,6 +64,11 @@ def world(project, owner):
         "metric_id": metric.id,
         "metric_version_id": metric.latest_version().id,
         "test_case_uuid": test_case.id,
+        "workspace_uuid": project.id,
+        "dataset_uuid": dataset.id,
+        "metric_uuid": metric.id,
+        "object_key": "not-a-signed-key",
+        "token": "not-a-signed-token",
         "evaluation_test_case_uuid": test_case.id,
         "key_id": key.id,
         "position": 0,
