@@ -37,10 +37,64 @@ class ResultCell:
     string_value: str | None
     error_description: str
     passed: bool | None = None
+    # Runs with repetitions: the value above is the mean over the row's trials, with their
+    # spread (sample stddev, min, max) and each trial's value (None: no value).
+    stddev: float | None = None
+    min: float | None = None
+    max: float | None = None
+    trials: list | None = None
+    pass_at_k: bool | None = None
+    pass_all_k: bool | None = None
 
     @property
     def value(self):
         return self.number_value if self.number_value is not None else self.string_value
+
+    def trial_dict(self) -> dict:
+        return {
+            "trials": self.trials,
+            "stddev": self.stddev,
+            "min": self.min,
+            "max": self.max,
+            "pass_at_k": self.pass_at_k,
+            "pass_all_k": self.pass_all_k,
+        }
+
+
+def trial_cell(results: list[dict], *, trials: int, binding: BindingColumn | None) -> ResultCell:
+    """One row's cell over its trials: the mean of the trials' values and their spread."""
+    from runs.trials import row_stats
+
+    values: list = [None] * trials
+    errors = []
+    for result in results:
+        index = result.get("trial", 0)
+        if result["error_description"]:
+            errors.append(result["error_description"])
+        elif 0 <= index < trials:
+            number = result["number_value"]
+            values[index] = number if number is not None else result["string_value"]
+    thresholded = binding is not None and binding.is_star and binding.threshold is not None
+    stats = row_stats(
+        values,
+        threshold=binding.threshold if thresholded else None,
+        inverted=bool(binding and binding.inverted),
+    )
+    strings = [v for v in values if isinstance(v, str)]
+    cell = ResultCell(
+        number_value=stats["mean"],
+        string_value=strings[0] if strings and stats["mean"] is None else None,
+        error_description=errors[0] if errors and stats["scored"] == 0 and not strings else "",
+        stddev=stats["stddev"],
+        min=stats["min"],
+        max=stats["max"],
+        trials=values,
+        pass_at_k=stats.get("pass_at_k"),
+        pass_all_k=stats.get("pass_all_k"),
+    )
+    if thresholded and stats["mean"] is not None:
+        cell.passed = passes(stats["mean"], threshold=binding.threshold, inverted=binding.inverted)
+    return cell
 
 
 @dataclass
@@ -69,6 +123,7 @@ class ResultRow:
                     "string_value": cell.string_value if cell else None,
                     "error_description": cell.error_description if cell else "",
                     "passed": cell.passed if cell else None,
+                    **(cell.trial_dict() if cell and cell.trials is not None else {}),
                 }
                 for binding in columns.bindings
                 for cell in [self.score(binding.id)]
@@ -217,7 +272,11 @@ def _cursor_error() -> ValidationError:
 
 
 def _page_by_position(run, entry_id, filters, descending, after, limit, offset=0):
-    tasks = _filter_tasks(run, RunTask.objects.filter(run=run, entry_id=entry_id), filters)
+    # One task per row: with repetitions every row has a trial 0.
+    first = RunTask.objects.filter(run=run, entry_id=entry_id)
+    if run.repetitions > 1:
+        first = first.filter(trial=0)
+    tasks = _filter_tasks(run, first, filters)
     if offset and not after:
         order = "-position" if descending else "position"
         positions = list(
@@ -264,6 +323,9 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
             raise _cursor_error() from exc
     positions: list[int] = []
     results = MetricResult.objects.filter(binding_id=binding.id)
+    if run.repetitions > 1:
+        # One result per row: rows sort by their first trial's value.
+        results = results.filter(task__trial=0)
     ranged = filters.binding is not None and filters.binding.id == binding.id
     ranged = ranged and (filters.below is not None or filters.above is not None)
     if ranged:
@@ -328,7 +390,7 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
     if phase == "m":
         missing = _filter_tasks(
             run,
-            RunTask.objects.filter(run=run, entry_id=binding.entry_id)
+            RunTask.objects.filter(run=run, entry_id=binding.entry_id, trial=0)
             .exclude(status=TaskStatus.SUCCEEDED)
             .filter(
                 ~Exists(MetricResult.objects.filter(task_id=OuterRef("pk"), binding_id=binding.id))
@@ -355,7 +417,10 @@ def _page_by_offset(run, entry_id, kind, arg, filters, descending, after, limit)
             raise _cursor_error() from exc
         if tag != "o" or offset < 0:
             raise _cursor_error()
-    tasks = _filter_tasks(run, RunTask.objects.filter(run=run, entry_id=entry_id), filters)
+    first = RunTask.objects.filter(run=run, entry_id=entry_id)
+    if run.repetitions > 1:
+        first = first.filter(trial=0)  # one task per row
+    tasks = _filter_tasks(run, first, filters)
     if kind == "latency":
         key = F("latency_ms")
     else:
@@ -386,6 +451,9 @@ def tasks_for_positions(run, positions: list[int], *, full: bool = False) -> lis
         "outputs",
         "attempts",
         "finished_at",
+        "trial",
+        "cost",
+        "cached",
     ]
     if full:
         fields += ["chunks", "spans"]
@@ -415,6 +483,9 @@ def _task_summary(task: RunTask, entry: EntryColumn | None) -> dict:
         "latency_ms": task.latency_ms,
         "input_tokens": task.input_tokens,
         "output_tokens": task.output_tokens,
+        "trial": task.trial,
+        "cost": task.cost,
+        "cached": task.cached,
     }
 
 
@@ -447,10 +518,22 @@ def _rows_for_positions(run, columns: RunColumns, positions: list[int]) -> list[
             status=combined_status([t.status for t in row_tasks]),
             tasks=[_task_summary(t, columns.entry(t.entry_id)) for t in row_tasks],
         )
-        for task in row_tasks:
-            for result in by_task.get(task.id, []):
-                binding = columns.binding(result["binding_id"])
-                row.scores[str(result["binding_id"])] = cell_for(result, binding)
+        if run.repetitions > 1:
+            per_binding: dict[str, list[dict]] = {}
+            for task in row_tasks:
+                for result in by_task.get(task.id, []):
+                    per_binding.setdefault(str(result["binding_id"]), []).append(
+                        {**result, "trial": task.trial}
+                    )
+            for binding_id, trial_results in per_binding.items():
+                row.scores[binding_id] = trial_cell(
+                    trial_results, trials=run.repetitions, binding=columns.binding(binding_id)
+                )
+        else:
+            for task in row_tasks:
+                for result in by_task.get(task.id, []):
+                    binding = columns.binding(result["binding_id"])
+                    row.scores[str(result["binding_id"])] = cell_for(result, binding)
         rows.append(row)
     return rows
 
@@ -494,6 +577,8 @@ def results_table_page(
     total = None
     if count:
         tasks = RunTask.objects.filter(run=run, entry_id=entry_id)
+        if run.repetitions > 1:
+            tasks = tasks.filter(trial=0)  # rows, not trials
         total = _filter_tasks(run, tasks, parsed).count()
     return ResultsPage(
         rows=_rows_for_positions(run, columns, positions),
@@ -537,6 +622,9 @@ def _task_dict(task: RunTask, data: dict, columns: RunColumns, results: list[dic
         )
     return {
         "position": task.position,
+        "trial": task.trial,
+        "cost": task.cost,
+        "cached": task.cached,
         "item_id": str(task.item_id),
         "entry": entry.position if entry else 0,
         "workflow": entry.as_dict() if entry else None,

@@ -62,6 +62,8 @@ PROMPT_TASK_FIELDS = (
     "chunks",
     "spans",
     "item__data",
+    "trial",
+    "cost",
 )
 # What a metric result reads as: shared by the prompt pages and the results table drawer.
 RESULT_FIELDS = (
@@ -76,8 +78,10 @@ RESULT_FIELDS = (
 
 
 def prompt_total(run: EvaluationRun, entry_count: int) -> int:
-    """Prompts of one entry: every entry has one task per item once the run is planned."""
-    return run.total_tasks // entry_count if entry_count else 0
+    """Prompts of one entry: every entry has one task per item and trial once the run is
+    planned; a prompt is a row (its trials are merged)."""
+    per_prompt = entry_count * max(1, run.repetitions)
+    return run.total_tasks // per_prompt if entry_count else 0
 
 
 def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> list[tuple]:
@@ -101,7 +105,12 @@ def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> l
             .values_list(*RESULT_FIELDS)
         ):
             results[values[0]].append(dict(zip(RESULT_FIELDS, values, strict=True)))
-    return [(task, results[task["id"]]) for task in tasks]
+    rows = [(task, results[task["id"]]) for task in tasks]
+    if run.repetitions > 1:
+        from runs.trials import merge_prompt_trials
+
+        rows = merge_prompt_trials(rows, repetitions=run.repetitions)
+    return rows
 
 
 def runs_for_test_case(test_case, *, version: int | None = None) -> QuerySet[EvaluationRun]:
@@ -133,6 +142,7 @@ def _result_dict(result: dict | None) -> dict | None:
         "string_value": result["string_value"],
         "reasoning": result["reasoning"],
         "error_description": result["error_description"],
+        **({"cost": result["cost"]} if result.get("cost") is not None else {}),
     }
 
 
@@ -161,6 +171,9 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
         "chunks",
         "spans",
         "item__data",
+        "trial",
+        "cost",
+        "cached",
     )
     # Item positions are dense (0..n-1), so chunks are position ranges: each is a plain
     # range scan of the (run, position, id) index, on SQLite and PostgreSQL alike.
@@ -183,6 +196,7 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
             "string_value",
             "reasoning",
             "error_description",
+            "cost",
         )
         for value in values.order_by():
             results[value["task_id"]][value["binding_id"]] = value
@@ -201,6 +215,7 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
                 }
             yield {
                 "row": row["position"],
+                "trial": row["trial"],
                 "task_id": row["id"],
                 "status": row["status"],
                 "error": row["error"],
@@ -215,6 +230,8 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
                     "latency_ms": row["latency_ms"],
                     "chunks": row["chunks"],
                     "spans": row["spans"],
+                    "cost": row["cost"],
+                    "cached": row["cached"],
                 },
                 "metrics": metrics,
             }
