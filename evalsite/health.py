@@ -32,14 +32,27 @@ def _broker_ok() -> tuple[bool, str]:
     return True, "redis"
 
 
+def _workers() -> dict:
+    """The worker heartbeat (``runs.heartbeat``): not ok when work waits and no worker has
+    beaten for ``EVALSITE_WORKER_STALE_SECONDS`` (a dead or wedged cluster)."""
+    from runs.heartbeat import worker_status
+
+    try:
+        return worker_status().as_dict()
+    except Exception as exc:  # reported, never raised: the database check says why
+        return {"ok": False, "error": exc.__class__.__name__}
+
+
 @login_not_required
 def healthz(request):
     db_ok, db_info = _database_ok()
     broker_ok, broker_info = _broker_ok()
-    healthy = db_ok and broker_ok
+    workers = _workers() if db_ok else {"ok": False, "error": "database unavailable"}
+    healthy = db_ok and broker_ok and workers["ok"]
     body = {
         "status": "ok" if healthy else "unavailable",
         "database": {"ok": db_ok, "backend": db_info},
         "broker": {"ok": broker_ok, "backend": broker_info},
+        "workers": workers,
     }
     return JsonResponse(body, status=200 if healthy else 503)

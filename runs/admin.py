@@ -14,6 +14,7 @@ from runs.models import (
     MetricResult,
     RunEntry,
     RunTask,
+    WorkerHeartbeat,
 )
 
 
@@ -177,3 +178,11 @@ class EvaluationTestCaseAdmin(admin.ModelAdmin):
 class EvaluationTestCaseVersionAdmin(ReadOnlyAdmin):
     list_display = ("test_case", "version", "created_by", "created_at")
     search_fields = ("test_case__name",)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    """Which worker processes did engine work lately (see /healthz)."""
+
+    list_display = ["worker", "source", "beaten_at"]
+    ordering = ["-beaten_at"]

@@ -2,21 +2,32 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 SWEEPER_SCHEDULE_NAME = "runs.sweep"
+# django-q2 schedules repeat at most once a minute and its scheduler looks every ~30 s: two
+# one-minute schedules half a minute apart sweep about every 30 s, so a lost planning message
+# is re-planned within a minute.
+SWEEPER_SCHEDULES = {SWEEPER_SCHEDULE_NAME: 0, f"{SWEEPER_SCHEDULE_NAME}.half": 30}
 
 
 def ensure_sweeper_schedule(**kwargs) -> None:
-    """Create (or repair) the sweeper's django-q2 schedule; safe to run on every migrate."""
+    """Create (or repair) the sweeper's django-q2 schedules; safe to run on every migrate."""
+    from datetime import timedelta
+
+    from django.utils import timezone
     from django_q.models import Schedule
 
-    Schedule.objects.update_or_create(
-        name=SWEEPER_SCHEDULE_NAME,
-        defaults={
-            "func": "runs.tasks.sweep",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
+    for name, offset in SWEEPER_SCHEDULES.items():
+        schedule, created = Schedule.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": "runs.tasks.sweep",
+                "schedule_type": Schedule.MINUTES,
+                "minutes": 1,
+                "repeats": -1,
+            },
+        )
+        if created and offset:
+            schedule.next_run = timezone.now() + timedelta(seconds=offset)
+            schedule.save(update_fields=["next_run"])
 
 
 class RunsConfig(AppConfig):

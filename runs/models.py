@@ -481,3 +481,15 @@ class MetricResult(models.Model):
     @property
     def is_error(self) -> bool:
         return bool(self.error_description)
+
+
+class WorkerHeartbeat(models.Model):
+    """The last sign of life of one worker process (``host:pid``): a drainer renewing its
+    leases, the sweeper, or a ping task. ``/healthz`` and ``manage.py serve`` read the newest."""
+
+    worker = models.CharField(max_length=100, primary_key=True)
+    source = models.CharField(max_length=20)
+    beaten_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker} ({self.source}) at {self.beaten_at:%H:%M:%S}"

@@ -121,6 +121,7 @@ def run_start(
     return run
 
 
+@sql.retry_on_deadlock  # drainers hold row locks: see runs.engine.sql
 @transaction.atomic
 def run_cancel(*, run: EvaluationRun) -> EvaluationRun:
     """pending -> canceled at once; running -> cancelling, then canceled when in-flight rows
@@ -170,6 +171,7 @@ def run_rerun(*, run: EvaluationRun) -> EvaluationRun:
     return run
 
 
+@sql.retry_on_deadlock  # drainers hold row locks: see runs.engine.sql
 @transaction.atomic
 def run_delete(*, run: EvaluationRun) -> None:
     """Cancel if needed, then remove the run and everything under it (bulk deletes: a run

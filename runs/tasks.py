@@ -3,6 +3,7 @@ gone. Never one task per row: a run is worked by a few drainers."""
 
 from __future__ import annotations
 
+from runs import heartbeat
 from runs.engine import drainer, planning, sweeper
 
 
@@ -17,4 +18,9 @@ def drain_run(run_id: str) -> None:
 
 
 def sweep() -> None:
+    heartbeat.record_beat(source="sweeper")
     sweeper.sweep()
+
+
+def worker_ping() -> None:
+    heartbeat.ping()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import uuid
 from datetime import timedelta
 
@@ -98,3 +99,48 @@ def release(task_ids: list[int], *, owner: str) -> int:
     return RunTask.objects.filter(
         id__in=task_ids, status=TaskStatus.CLAIMED, lease_owner=owner
     ).update(status=TaskStatus.PENDING, lease_expires_at=None)
+
+
+def renew_leases(run_id, *, owner: str, lease_seconds: int) -> int:
+    """Push back the lease of every row of the run that ``owner`` still holds; returns how
+    many. Conditional on the owner: a row the sweeper already took back stays taken."""
+    expires = timezone.now() + timedelta(seconds=lease_seconds)
+    return RunTask.objects.filter(
+        run_id=run_id, status=TaskStatus.CLAIMED, lease_owner=owner
+    ).update(lease_expires_at=expires)
+
+
+def renew_interval(lease_seconds: int) -> float:
+    """How often a drainer renews: three times per lease (so two renewals may be missed
+    before the sweeper sees an expired lease), at least every 30 s for the worker heartbeat."""
+    return max(0.5, min(lease_seconds / 3, 30.0))
+
+
+class LeaseKeeper:
+    """A drainer's heartbeat: its claimed rows stay leased while it is alive and working.
+
+    Called from the drainer's own thread (the one that talks to the database) between window
+    refills and between rows of a synchronous batch; ``tick()`` costs nothing until a renewal
+    is due. Each renewal also records the worker heartbeat that ``/healthz`` and
+    ``manage.py serve`` watch. A drainer whose process dies or hangs stops renewing, its
+    leases run out and the sweeper re-queues exactly those rows.
+    """
+
+    def __init__(self, run_id, *, owner: str, lease_seconds: int):
+        self.run_id = run_id
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.interval = renew_interval(lease_seconds)
+        self.next_at = time.monotonic() + self.interval
+
+    def tick(self) -> None:
+        if time.monotonic() >= self.next_at:
+            self.renew()
+
+    def renew(self) -> int:
+        from runs.heartbeat import record_beat
+
+        self.next_at = time.monotonic() + self.interval
+        renewed = renew_leases(self.run_id, owner=self.owner, lease_seconds=self.lease_seconds)
+        record_beat(source="drainer")
+        return renewed

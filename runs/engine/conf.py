@@ -50,6 +50,12 @@ def stall_seconds() -> int:
     return max(1, env_int("EVALSITE_RUN_STALL_SECONDS", 90))
 
 
+def replan_seconds() -> int:
+    """A run still pending this long after it was queued lost its planning message (or it is
+    stuck behind busy workers): the sweeper plans it itself. Planning is idempotent."""
+    return max(1, env_int("EVALSITE_RUN_REPLAN_SECONDS", 15))
+
+
 def max_task_attempts() -> int:
     """A row whose lease expired this many times (its worker died each time) fails."""
     return max(1, env_int("EVALSITE_RUN_TASK_MAX_ATTEMPTS", 3))

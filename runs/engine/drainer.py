@@ -250,6 +250,7 @@ class Drainer:
         self.context = RunContext(run, drainers=drainers or conf.drainer_count_for(run.mode))
         self.batch_size = conf.batch_size(calls_workflows=self.context.calls_workflows)
         self.lease = conf.lease_seconds()
+        self.leases = claims.LeaseKeeper(run.id, owner=self.owner, lease_seconds=self.lease)
         # After a rerun some rows only need failed metric results re-scored (partial index).
         self.rescoring = RunTask.objects.filter(run_id=self.run_id, rescore=True).exists()
         self.loop_thread: LoopThread | None = None
@@ -276,8 +277,11 @@ class Drainer:
 
     def process(self, rows: list[tuple]) -> tuple[int, int]:
         """Score a batch of dataset-only rows with synchronous metrics, then write it."""
-        outcomes = [score_row_sync(self.context, t, e, d or {}) for t, e, d in rows]
-        return write_batch(self.run_id, outcomes, owner=self.owner)
+        outcomes = []
+        for task_id, entry_id, data in rows:
+            self.leases.tick()  # a slow synchronous metric must not let the batch's lease lapse
+            outcomes.append(score_row_sync(self.context, task_id, entry_id, data or {}))
+        return sql.retry_on_deadlock(write_batch)(self.run_id, outcomes, owner=self.owner)
 
     def close(self) -> None:
         if self.loop_thread is not None:

@@ -184,7 +184,7 @@ def try_finish(run_id) -> bool:
     canceled); a running run once no task is pending or claimed.
     """
     with transaction.atomic():
-        run = EvaluationRun.objects.select_for_update().filter(id=run_id).first()
+        run = EvaluationRun.objects.select_for_update(no_key=True).filter(id=run_id).first()
         if run is None or run.status not in (RunStatus.RUNNING, RunStatus.CANCELLING):
             return False
         tasks = RunTask.objects.filter(run_id=run_id)
@@ -194,9 +194,9 @@ def try_finish(run_id) -> bool:
             return False
         now = timezone.now()
         if cancelling:
-            tasks.filter(status=TaskStatus.PENDING).update(
-                status=TaskStatus.CANCELED, finished_at=now
-            )
+            sql.cancel_pending_tasks(run_id, now=now)
+            if tasks.filter(status__in=busy + [TaskStatus.PENDING]).exists():
+                return False  # rows claimed meanwhile: their drainer finishes the run
         counts = dict(
             tasks.order_by()
             .values_list("status")

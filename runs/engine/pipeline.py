@@ -5,7 +5,9 @@ while the batch is written and the next one claimed; with two drainers it also s
 run's last rows unevenly. Here the calls run on an event loop in a helper thread, and the
 drainer's own thread (which alone talks to the database, so the ORM never runs inside the
 event loop) keeps a window of claimed rows in flight: it claims a little more whenever
-there is room, and writes finished rows in small bulk batches as they complete.
+there is room, and writes finished rows in small bulk batches as they complete. The same
+thread renews the leases of its claimed rows (``claims.LeaseKeeper``) at least three times per
+lease, so a call that outlives the lease is never handed to a second drainer while it runs.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def drain_pipelined(drainer, *, deadline: float, window: Window) -> bool:
     """Work the run until nothing is left to claim, the run stops, or ``deadline`` passes.
     Returns True when it stopped at the deadline with rows still pending."""
     from runs.engine.drainer import process_row
+    from runs.engine.sql import retry_on_deadlock
     from runs.engine.writes import write_batch
 
     in_flight: dict[futures.Future, int] = {}
@@ -69,6 +72,8 @@ def drain_pipelined(drainer, *, deadline: float, window: Window) -> bool:
     last_status = last_write - STATUS_INTERVAL_SECONDS
     try:
         while True:
+            # Rows in flight or waiting to be written stay leased while this drainer lives.
+            drainer.leases.tick()
             now = time.monotonic()
             if not stopping and now - last_status >= STATUS_INTERVAL_SECONDS:
                 last_status = now
@@ -98,7 +103,7 @@ def drain_pipelined(drainer, *, deadline: float, window: Window) -> bool:
                 or not in_flight
                 or time.monotonic() - last_write >= WRITE_INTERVAL_SECONDS
             ):
-                write_batch(drainer.run_id, done, owner=drainer.owner)
+                retry_on_deadlock(write_batch)(drainer.run_id, done, owner=drainer.owner)
                 done = []
                 last_write = time.monotonic()
             if not in_flight and not done and (exhausted or stopping):

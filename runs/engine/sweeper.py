@@ -1,9 +1,12 @@
-"""The sweeper (a django-q2 schedule, every minute): what makes crashes and lost broker
+"""The sweeper (django-q2 schedules, about every 30 s): what makes crashes and lost broker
 messages harmless.
 
-- claimed tasks whose lease expired go back to pending (or fail after too many attempts);
+- claimed tasks whose lease expired go back to pending (or fail after too many attempts).
+  Live drainers renew their leases several times per lease (``claims.LeaseKeeper``), so an
+  expired lease means its owner stopped renewing: died, was killed, or hangs;
 - running runs with pending rows and no progress for a while get new drainers;
-- pending runs whose planning message was lost get planned again;
+- pending runs whose planning message was lost are planned here, by the sweeper itself (a
+  new message could be lost the same way), ``EVALSITE_RUN_REPLAN_SECONDS`` after queueing;
 - runs with nothing left to do are finished.
 It costs one indexed query when no run is active.
 """
@@ -17,9 +20,10 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from runs.engine import conf
-from runs.engine.enqueue import enqueue_drainers, enqueue_plan
+from runs.engine import conf, sql
+from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
+from runs.engine.planning import plan_run
 from runs.models import ACTIVE_RUN_STATUSES, EvaluationRun, RunStatus, RunTask, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -39,21 +43,7 @@ def requeue_expired_leases(now=None) -> dict:
         expired.order_by().values_list("run_id").annotate(n=Count("id")).values_list("run_id", "n")
     )
     for run_id in per_run:
-        with transaction.atomic():
-            run_expired = RunTask.objects.filter(
-                run_id=run_id, status=TaskStatus.CLAIMED, lease_expires_at__lt=now
-            )
-            failed = run_expired.filter(attempts__gte=max_attempts).update(
-                status=TaskStatus.FAILED,
-                error=GAVE_UP.format(n=max_attempts),
-                finished_at=now,
-                lease_expires_at=None,
-            )
-            if failed:
-                EvaluationRun.objects.filter(id=run_id).update(
-                    failed_tasks=F("failed_tasks") + failed
-                )
-            requeued = run_expired.update(status=TaskStatus.PENDING, lease_expires_at=None)
+        failed, requeued = _requeue_run(run_id, now=now, max_attempts=max_attempts)
         log.warning(
             "run %s: %d expired lease(s) re-queued, %d failed after %d attempts",
             run_id,
@@ -62,6 +52,25 @@ def requeue_expired_leases(now=None) -> dict:
             max_attempts,
         )
     return per_run
+
+
+@sql.retry_on_deadlock
+@transaction.atomic
+def _requeue_run(run_id, *, now, max_attempts: int) -> tuple[int, int]:
+    """One run's expired claims: task rows first, the run's counters last (the lock order)."""
+    run_expired = RunTask.objects.filter(
+        run_id=run_id, status=TaskStatus.CLAIMED, lease_expires_at__lt=now
+    )
+    failed = run_expired.filter(attempts__gte=max_attempts).update(
+        status=TaskStatus.FAILED,
+        error=GAVE_UP.format(n=max_attempts),
+        finished_at=now,
+        lease_expires_at=None,
+    )
+    requeued = run_expired.update(status=TaskStatus.PENDING, lease_expires_at=None)
+    if failed:
+        EvaluationRun.objects.filter(id=run_id).update(failed_tasks=F("failed_tasks") + failed)
+    return failed, requeued
 
 
 def sweep(now=None) -> dict:
@@ -77,14 +86,16 @@ def sweep(now=None) -> dict:
         return done
     done["requeued"] = requeue_expired_leases(now)
     stall = timedelta(seconds=conf.stall_seconds())
+    replan = timedelta(seconds=conf.replan_seconds())
     for run_id, status, queued_at, last_progress_at in active:
         if status == RunStatus.PENDING:
-            if queued_at < now - stall:
-                enqueue_plan(run_id)
+            if queued_at < now - replan:
+                log.warning("run %s: still pending after %s; planning it now", run_id, replan)
+                plan_run(run_id)
                 done["replanned"].append(run_id)
             continue
         tasks = RunTask.objects.filter(run_id=run_id)
-        if try_finish(run_id):
+        if sql.retry_on_deadlock(try_finish)(run_id):
             done["finished"].append(run_id)
             continue
         if status != RunStatus.RUNNING or tasks.filter(status=TaskStatus.CLAIMED).exists():

@@ -1,7 +1,18 @@
-"""Run the whole product: a WSGI web server and a django-q2 cluster, stopped together."""
+"""Run the whole product: a WSGI web server and a supervised django-q2 cluster, stopped
+together.
+
+The cluster is watched through the worker heartbeat (``runs.heartbeat``): ``serve`` enqueues a
+ping task every ``EVALSITE_WORKER_PING_SECONDS``, and when work waits and no worker has beaten
+for ``EVALSITE_WORKER_STALE_SECONDS`` (a wedged cluster: django-q2 issue #23) or the cluster
+process exited, it restarts the cluster, says so in the log, and runs the sweeper right away: rows
+whose leases ran out are re-queued and runs whose messages died with the old cluster get
+new drainers or are planned.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -9,11 +20,98 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+
+log = logging.getLogger("evalsite.serve")
+
+CHECK_INTERVAL_SECONDS = 1.0
+STOP_GRACE_SECONDS = 15
+# A cluster restarted for a stale heartbeat has no worker doing anything worth waiting for
+# (busy drainers beat), and a wedged one never finishes stopping on SIGTERM.
+RESTART_GRACE_SECONDS = 5
+
+
+class ClusterSupervisor:
+    """One ``manage.py qcluster`` child in its own process group, restarted when stuck."""
+
+    def __init__(self, command: list[str], *, cwd):
+        self.command = command
+        self.cwd = cwd
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.next_ping = 0.0
+        self.next_check = 0.0
+        self.restarts = 0
+
+    def start(self) -> None:
+        # A session of its own, so a restart can SIGKILL the cluster with all its workers.
+        self.proc = subprocess.Popen(self.command, cwd=self.cwd, start_new_session=True)
+        self.started_at = time.monotonic()
+        self.next_ping = self.started_at  # the first ping proves the new cluster works
+
+    def stop(self, *, grace: float = STOP_GRACE_SECONDS) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=grace)
+        # Whatever is left (a wedged cluster, orphaned workers) goes with its process group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+    def restart(self, reason: str) -> None:
+        self.restarts += 1
+        log.warning("restarting the worker cluster (restart %d): %s", self.restarts, reason)
+        self.stop(grace=RESTART_GRACE_SECONDS)
+        self.start()
+        log.warning("worker cluster restarted (pid %s)", self.proc.pid)
+        # Take back what the old cluster held now, not at the new scheduler's first pass
+        # (~30 s): expired leases, runs whose drainer or planning messages died with it.
+        try:
+            from runs.engine import sweeper
+
+            done = sweeper.sweep()
+            log.warning("swept after the restart: %s", done)
+        except Exception as exc:  # the schedule sweeps again shortly
+            log.warning("sweep after the restart failed: %s: %s", type(exc).__name__, exc)
+
+    def check(self) -> None:
+        """Called often from the main loop; does real work about once a second."""
+        from runs import heartbeat
+
+        now = time.monotonic()
+        if now < self.next_check:
+            return
+        self.next_check = now + CHECK_INTERVAL_SECONDS
+        if self.proc.poll() is not None:
+            self.restart(f"the cluster process exited with code {self.proc.returncode}")
+            return
+        close_old_connections()
+        try:
+            if now >= self.next_ping:
+                self.next_ping = now + heartbeat.ping_seconds()
+                heartbeat.enqueue_ping()
+            status = heartbeat.worker_status()
+        except Exception as exc:  # database or broker down: /healthz reports it; keep going
+            log.warning("cannot check the worker heartbeat: %s: %s", type(exc).__name__, exc)
+            return
+        # A fresh cluster gets a full stale period to answer its first ping.
+        if status.stale and now - self.started_at > status.stale_after_seconds:
+            age = "never" if status.age_seconds is None else f"{status.age_seconds:.0f} s ago"
+            self.restart(
+                f"work is waiting and no worker has beaten for over "
+                f"{status.stale_after_seconds} s (last heartbeat: {age})"
+            )
 
 
 class Command(BaseCommand):
-    help = "Start the web server (gunicorn) and the django-q2 cluster; Ctrl-C stops both."
+    help = "Start the web server (gunicorn) and a supervised django-q2 cluster; Ctrl-C stops both."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -25,11 +123,15 @@ class Command(BaseCommand):
             "--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", "8"))
         )
         parser.add_argument("--no-worker", action="store_true", help="Web server only.")
+        parser.add_argument(
+            "--no-web", action="store_true", help="Only the supervised cluster (worker machines)."
+        )
 
-    def handle(self, *args, host, port, web_workers, web_threads, no_worker, **options):
+    def handle(self, *args, host, port, web_workers, web_threads, no_worker, no_web, **options):
+        if no_web and no_worker:
+            raise CommandError("--no-web and --no-worker leave nothing to run.")
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
-        children: list[subprocess.Popen] = []
         web_cmd = [
             python, "-m", "gunicorn", "evalsite.wsgi:application",
             "--bind", f"{host}:{port}",
@@ -39,30 +141,32 @@ class Command(BaseCommand):
             "--timeout", "120",
             "--access-logfile", "-",
         ]  # fmt: skip
-        children.append(subprocess.Popen(web_cmd, cwd=settings.BASE_DIR))
+        web = None if no_web else subprocess.Popen(web_cmd, cwd=settings.BASE_DIR)
+        cluster = None
         if not no_worker:
-            children.append(subprocess.Popen([python, manage, "qcluster"], cwd=settings.BASE_DIR))
-        self.stdout.write(
-            self.style.SUCCESS(f"evalsite is running on http://{host}:{port}/ (Ctrl-C stops it)")
-        )
+            cluster = ClusterSupervisor([python, manage, "qcluster"], cwd=settings.BASE_DIR)
+            cluster.start()
+        where = "workers only" if web is None else f"on http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"evalsite is running {where} (Ctrl-C stops it)"))
 
         def stop(*_):
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            for child in children:
+            if web is not None and web.poll() is None:
+                web.send_signal(signal.SIGTERM)
+            if cluster is not None:
+                cluster.stop(grace=20)
+            if web is not None:
                 try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    web.wait(timeout=20)
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    web.kill()
 
         signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
         try:
-            while all(child.poll() is None for child in children):
-                time.sleep(0.5)
-            failed = [c for c in children if c.poll() is not None]
-            self.stderr.write(f"a child process exited ({failed[0].args[:3]}); stopping the rest")
+            while web is None or web.poll() is None:
+                if cluster is not None:
+                    cluster.check()
+                time.sleep(0.2)
+            self.stderr.write(f"the web server exited (code {web.returncode}); stopping")
         except KeyboardInterrupt:
             self.stdout.write("stopping…")
         finally:

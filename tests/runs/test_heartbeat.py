@@ -1,0 +1,110 @@
+"""The worker heartbeat as /healthz reports it (no cluster: beats are written directly)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from runs import heartbeat, services
+from runs.engine import claims, planning
+from runs.models import RunTask, TaskStatus, WorkerHeartbeat
+from tests.runs.conftest import exact_match_entry, trace_rows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stale_after(monkeypatch):
+    monkeypatch.setenv("EVALSITE_WORKER_STALE_SECONDS", "60")
+    return 60
+
+
+def _active_run(project, owner, make_dataset):
+    version = make_dataset(trace_rows(5))
+    config = [exact_match_entry(response="$.dataset.output", expected="$.dataset.expected")]
+    return services.run_start(
+        project=project, user=owner, name="run", dataset_version_id=version.id, config=config
+    )
+
+
+def _beat(seconds_ago: float) -> None:
+    WorkerHeartbeat.objects.create(
+        worker="host:1", source="ping", beaten_at=timezone.now() - timedelta(seconds=seconds_ago)
+    )
+
+
+def test_no_work_waiting_is_healthy_without_any_heartbeat(client, stale_after):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    workers = response.json()["workers"]
+    assert workers["ok"] is True and workers["work_waiting"] is False
+    assert workers["last_heartbeat"] is None and workers["stale_after_seconds"] == 60
+
+
+def test_waiting_work_with_a_recent_heartbeat_is_healthy(
+    client, stale_after, project, owner, make_dataset
+):
+    _active_run(project, owner, make_dataset)
+    _beat(5)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    workers = response.json()["workers"]
+    assert workers["work_waiting"] is True and 4 <= workers["heartbeat_age_seconds"] < 60
+
+
+@pytest.mark.parametrize("seconds_ago", [None, 61])
+def test_waiting_work_and_no_recent_heartbeat_is_503(
+    client, stale_after, project, owner, make_dataset, seconds_ago
+):
+    _active_run(project, owner, make_dataset)
+    if seconds_ago is not None:
+        _beat(seconds_ago)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable" and body["workers"]["ok"] is False
+    assert body["database"]["ok"] is True  # the rest is fine: only the workers are stuck
+
+
+def test_renewing_leases_beats_and_pushes_back_only_the_owners_rows(
+    project, owner, make_dataset, monkeypatch
+):
+    run = _active_run(project, owner, make_dataset)
+    planning.plan_run(run.id)
+    mine = claims.claim_batch(run.id, owner="me", limit=2, lease_seconds=1)
+    theirs = claims.claim_batch(run.id, owner="them", limit=2, lease_seconds=1)
+    keeper = claims.LeaseKeeper(run.id, owner="me", lease_seconds=300)
+
+    assert keeper.renew() == 2
+    leases = dict(RunTask.objects.filter(run=run).values_list("id", "lease_expires_at"))
+    assert all(leases[i] > timezone.now() + timedelta(seconds=250) for i in mine)
+    assert all(leases[i] < timezone.now() + timedelta(seconds=5) for i in theirs)
+    assert WorkerHeartbeat.objects.get(worker=heartbeat.worker_name()).source == "drainer"
+    # A row the sweeper took back is not renewed any more.
+    RunTask.objects.filter(id=mine[0]).update(status=TaskStatus.PENDING, lease_expires_at=None)
+    assert keeper.renew() == 1
+    assert RunTask.objects.get(id=mine[0]).lease_expires_at is None
+
+
+def test_the_ping_task_beats_and_forgets_long_dead_workers():
+    _beat(2 * 24 * 3600)
+    heartbeat.ping()
+    (row,) = WorkerHeartbeat.objects.all()
+    assert row.worker == heartbeat.worker_name() and row.source == "ping"
+
+
+def test_check_workers_exits_1_only_when_work_waits_on_stale_workers(
+    stale_after, project, owner, make_dataset, capsys
+):
+    from django.core.management import CommandError, call_command
+
+    call_command("check_workers")  # nothing waiting: fine without any heartbeat
+    _active_run(project, owner, make_dataset)
+    _beat(120)
+    with pytest.raises(CommandError):
+        call_command("check_workers")
+    WorkerHeartbeat.objects.update(beaten_at=timezone.now())
+    call_command("check_workers")
+    assert '"ok": true' in capsys.readouterr().out

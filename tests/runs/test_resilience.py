@@ -1,0 +1,327 @@
+"""Faults tried as an operator meets them, with a real ``qcluster``: calls that outlive their
+lease, a wedged cluster, lost broker messages. Agents count their calls per row."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django_q.models import OrmQ
+
+from metrics import services as metric_services
+from runs import services
+from runs.apps import ensure_sweeper_schedule
+from runs.engine import sweeper
+from runs.models import MetricResult, RunStatus, RunTask, WorkerHeartbeat
+from tests.runs.conftest import exact_match_entry, qa_rows
+from tests.runs.test_integration import (
+    FINISHED,
+    assert_scored_once,
+    broker,  # noqa: F401 - the fixture
+    start,
+    wait_finished,
+)
+from tests.support.processes import (
+    ManagedProcess,
+    child_env,
+    free_port,
+    output_dir,
+    qcluster,
+    wait_until,
+)
+from tests.workflows.fake_servers import FakeServer, echo_agent
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+SLOW_METRIC = "tests.runs.slow_metrics.slow_exact"
+
+
+class Sweeping:
+    """The sweeper schedule, much more often than once a minute: in a thread of the test."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        from django.db import connection
+
+        try:
+            while not self.stop.wait(self.interval):
+                sweeper.sweep()
+        except BaseException as exc:  # reported by the test
+            self.errors.append(exc)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.errors, self.errors
+
+
+def calls_per_question(server) -> collections.Counter:
+    return collections.Counter(request.json["question"] for request in server.requests)
+
+
+def test_an_agent_slower_than_the_lease_is_called_once_per_row(
+    broker,  # noqa: F811
+    project,
+    owner,
+    make_dataset,
+    make_agent,
+    monkeypatch,
+):
+    monkeypatch.setenv("EVALSITE_RUN_LEASE_SECONDS", "3")
+    version = make_dataset(qa_rows(12))
+    with FakeServer(echo_agent(latency=7)) as server:
+        # Six calls at a time, each more than twice the lease: every row outlives its lease.
+        workflow = make_agent(server.url, max_concurrency=6, timeout_s=30)
+        with qcluster(**broker) as cluster, Sweeping():
+            run = start(project, owner, version, [exact_match_entry(workflow)])
+            run = wait_finished(run, cluster, timeout=120)
+        calls = calls_per_question(server)
+
+    assert calls == {f"q{i}": 1 for i in range(12)}
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 12
+    assert set(RunTask.objects.filter(run=run).values_list("attempts", flat=True)) == {1}
+    assert_scored_once(run, bindings=1)
+
+
+def test_a_synchronous_metric_batch_longer_than_the_lease_scores_each_row_once(
+    broker,  # noqa: F811
+    project,
+    owner,
+    make_dataset,
+    settings,
+    monkeypatch,
+    tmp_path,
+):
+    calls_log = tmp_path / "metric-calls.txt"
+    monkeypatch.setenv("EVALSITE_RUN_LEASE_SECONDS", "2")
+    monkeypatch.setenv("EVALSITE_RUN_BATCH_SIZE", "20")  # 20 rows x 0.3 s = 6 s per batch
+    monkeypatch.setenv("EVALSITE_CUSTOM_METRICS", SLOW_METRIC)
+    monkeypatch.setenv("EVALSITE_TEST_METRIC_LOG", str(calls_log))
+    settings.EVALSITE_CUSTOM_METRICS = [SLOW_METRIC]
+    metric = metric_services.metric_create(
+        project=project,
+        user=owner,
+        name="Slow exact",
+        implementation="custom_python",
+        params={"path": SLOW_METRIC},
+        inputs=[{"name": "response", "description": ""}, {"name": "expected", "description": ""}],
+        value_type="METRIC_VALUE_TYPE_NUMBER",
+        range_min=0,
+        range_max=1,
+    )
+    rows = [{"output": f"a{i}", "expected": f"a{i}"} for i in range(40)]
+    version = make_dataset(rows, name="scored")
+    entry = {
+        "workflow": None,
+        "metrics": [
+            {
+                "id": str(metric.id),
+                "input_transformer": {
+                    "selector": {"response": "$.dataset.output", "expected": "$.dataset.expected"}
+                },
+            }
+        ],
+    }
+    with qcluster(**broker) as cluster, Sweeping():
+        run = wait_finished(start(project, owner, version, [entry]), cluster, timeout=120)
+
+    calls = collections.Counter(calls_log.read_text().split())
+    assert calls == {f"a{i}": 1 for i in range(40)}
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 40
+    assert MetricResult.objects.filter(run=run, number_value=1.0).count() == 40
+    assert run.status in FINISHED
+
+
+def _worker_pids(log: str) -> list[int]:
+    return [int(pid) for pid in re.findall(r"ready for work at (\d+)", log)]
+
+
+def next_in_line_worker(log: str) -> int | None:
+    """The idle django-q2 worker holding the task queue's read lock: it sits in a pipe read
+    while the others wait on the lock (a futex). Linux only: read from /proc."""
+    holders = []
+    for pid in _worker_pids(log):
+        try:
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+        except OSError:
+            continue  # a worker that already died
+        if "pipe" in wchan:
+            holders.append(pid)
+    return holders[0] if len(holders) == 1 else None
+
+
+def _healthz(base: str) -> httpx.Response | None:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=5)
+    except httpx.HTTPError:
+        return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_wedged_cluster_is_detected_and_restarted_by_serve(
+    broker,  # noqa: F811
+    project,
+    owner,
+    make_dataset,
+    make_agent,
+    monkeypatch,
+):
+    """django-q2 #23: SIGKILL the worker next in line and every other worker waits forever on
+    the queue lock it held. /healthz turns 503, serve restarts the cluster, the run finishes."""
+    monkeypatch.setenv("EVALSITE_WORKER_STALE_SECONDS", "6")
+    monkeypatch.setenv("EVALSITE_WORKER_PING_SECONDS", "1")
+    monkeypatch.setenv("EVALSITE_RUN_REPLAN_SECONDS", "2")
+    monkeypatch.setenv("Q_WORKERS", "2")
+    ensure_sweeper_schedule()  # the flushed test database lost the migration's schedules
+    version = make_dataset(qa_rows(20))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = ManagedProcess(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-workers", "1"],
+        child_env(**broker),
+        output_dir() / f"serve-{os.getpid()}-{time.time_ns()}.log",
+    ).start()
+    try:
+        with FakeServer(echo_agent(latency=0.05)) as server:
+            workflow = make_agent(server.url, max_concurrency=4)
+            wait_until(
+                lambda: WorkerHeartbeat.objects.exists() and len(_worker_pids(serve.log())) == 2,
+                timeout=60,
+                message=f"the cluster to answer a ping\n{serve.log()[-3000:]}",
+            )
+            victim = []
+            wait_until(
+                lambda: victim.append(next_in_line_worker(serve.log())) or victim[-1],
+                timeout=30,
+                message="an idle worker next in line",
+            )
+            os.kill(victim[-1], signal.SIGKILL)
+            wait_until(
+                lambda: "reincarnated worker" in serve.log(), timeout=30, message=serve.log()
+            )
+
+            run = start(project, owner, version, [exact_match_entry(workflow)])
+            wait_until(
+                lambda: getattr(_healthz(base), "status_code", None) == 503,
+                timeout=60,
+                message=f"/healthz to report the stuck workers\n{serve.log()[-3000:]}",
+            )
+            workers = _healthz(base).json()["workers"]
+            assert workers["ok"] is False and workers["work_waiting"] is True
+            assert not server.requests  # the wedged cluster did nothing
+
+            run = wait_finished(run, serve, timeout=150)
+            calls = calls_per_question(server)
+            log = serve.log()
+            healthy = _healthz(base)
+    finally:
+        serve.stop()
+
+    assert "restarting the worker cluster" in log and "no worker has beaten" in log
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 20
+    assert calls == {f"q{i}": 1 for i in range(20)}
+    assert_scored_once(run, bindings=1)
+    assert healthy is not None and healthy.status_code == 200
+
+
+def test_a_lost_planning_message_is_replanned_by_the_sweeper(
+    broker,  # noqa: F811
+    project,
+    owner,
+    make_dataset,
+    make_agent,
+    monkeypatch,
+):
+    """The run is queued while no cluster runs and its message is lost; the cluster's own
+    sweeper schedule plans it within a minute (the stall timeout is set far longer)."""
+    monkeypatch.setenv("EVALSITE_RUN_STALL_SECONDS", "600")
+    ensure_sweeper_schedule()
+    version = make_dataset(qa_rows(10))
+    with FakeServer(echo_agent()) as server:
+        workflow = make_agent(server.url)
+        run = start(project, owner, version, [exact_match_entry(workflow)])
+        if broker:
+            import redis
+
+            redis.from_url(broker["REDIS_URL"]).flushdb()
+        else:
+            assert OrmQ.objects.exists()
+            OrmQ.objects.all().delete()
+        with qcluster(**broker) as cluster:
+            # The new cluster's scheduler first looks ~30 s after it starts; the sweeper then
+            # plans the run at once. 90 s leaves room for a loaded machine.
+            run = wait_finished(run, cluster, timeout=90)
+            log = cluster.log()
+        calls = calls_per_question(server)
+
+    assert "planning it now" in log
+    assert run.status == RunStatus.SUCCEEDED
+    assert calls == {f"q{i}": 1 for i in range(10)}
+
+
+def test_cancelling_draining_runs_never_fails_on_a_drainers_lock(
+    project, owner, make_dataset, monkeypatch
+):
+    """PostgreSQL: a cancel (run row locked first) racing drainers' batch writes (task rows,
+    result rows, then the run's counters) used to end in DeadlockDetected, an HTTP 500."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row-lock deadlocks need PostgreSQL (SQLite has one write lock)")
+    monkeypatch.setenv("EVALSITE_RUN_BATCH_SIZE", "10")  # many small writes: many races
+    monkeypatch.setenv("EVALSITE_RUN_DRAINERS", "2")
+    monkeypatch.setenv("Q_WORKERS", "2")
+    version = make_dataset(
+        [{"output": f"a{i}", "expected": f"a{i}"} for i in range(30000)], name="big"
+    )
+    config = [exact_match_entry(response="$.dataset.output", expected="$.dataset.expected")]
+    failures = []
+    with qcluster() as cluster:
+        for attempt in range(8):
+            run = start(project, owner, version, config, name=f"run {attempt}")
+            wait_until(
+                lambda run=run: RunTask.objects.filter(run=run, status="succeeded").count() >= 200,
+                timeout=60,
+                message=f"progress\n{cluster.log()[-3000:]}",
+            )
+            try:
+                services.run_cancel(run=run)
+            except Exception as exc:  # what the API turned into a 500
+                failures.append(f"{type(exc).__name__}: {exc}")
+                wait_finished(run, cluster, timeout=120)
+                continue
+            wait_finished(run, cluster, timeout=60)
+            assert run.status == RunStatus.CANCELED
+            done = RunTask.objects.filter(run=run, status="succeeded").count()
+            assert MetricResult.objects.filter(run=run).count() == done
+        # Deleting a run that drainers are still writing: the same race, plus the delete.
+        run = start(project, owner, version, config, name="deleted")
+        wait_until(
+            lambda: RunTask.objects.filter(run=run, status="succeeded").count() >= 200,
+            timeout=60,
+            message=f"progress\n{cluster.log()[-3000:]}",
+        )
+        services.run_delete(run=run)
+        assert not RunTask.objects.filter(run_id=run.id).exists()
+        log = cluster.log()
+    assert failures == []
+    assert "deadlock detected" not in log.lower()
