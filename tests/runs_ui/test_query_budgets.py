@@ -90,7 +90,7 @@ READS = {
         lambda web, api, run: web.get(ui("results", run), HTTP_HX_REQUEST="true"),
     ),
     "results fragment, failed rows by score": (
-        14,
+        15,
         lambda web, api, run: web.get(
             ui("results", run),
             {"status": "failed", "sort": score_sort(run)},
