@@ -28,15 +28,23 @@ _TRACES = [
 
 
 def trace_rows() -> list[dict]:
+    from workflows.demo_agent import INDEX_UUID, retrieve
+
     rows = []
     for index, (question, answer, status) in enumerate(_TRACES, start=1):
         started = f"2025-01-0{1 + index % 9}T10:00:{index:02d}Z"
+        # What the demo agent's retriever finds for the question: the recorded chunks.
+        chunks = [
+            {"text": doc["text"], "source_name": doc["title"], "index_uuid": INDEX_UUID}
+            for doc in retrieve(question)
+        ]
         spans = [
             {
                 "name": "retrieve",
                 "type": "TRACE_SPAN_TYPE_RETRIEVER",
                 "input": {"query": question},
-                "output": {"documents": 3},
+                "output": {"documents": len(chunks)},
+                "retriever_chunks": chunks,
                 "created_at": started,
             },
             {

@@ -14,9 +14,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from datasets import exporting, selectors, services
+from datasets.filtersets import DatasetFilterSet
 from datasets.forms import DatasetForm, DraftForm, ImportForm, RowForm
 from datasets.models import Dataset, DatasetItem, DatasetVersion
 from evalsite.errors import ConflictError
+from evalsite.filters import filter_errors
 from projects.access import can, project_for_user
 from projects.models import Role
 
@@ -103,9 +105,13 @@ def dataset_list(request, project_id):
             else:
                 messages.success(request, f"Dataset {dataset.name} created.")
                 return redirect("datasets:detail", project_id=project.pk, dataset_id=dataset.pk)
+    filterset = DatasetFilterSet(request.GET or None, selectors.datasets_for_project(project))
     context = {
         "project": project,
-        "datasets": selectors.datasets_for_project(project),
+        "datasets": filterset.qs
+        if filterset.is_valid()
+        else selectors.datasets_for_project(project),
+        "filter_errors": filter_errors(filterset),
         "form": form,
         "can_edit": can(request.user, project, Role.EDITOR),
     }

@@ -14,7 +14,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from evalsite.errors import ConflictError
+from evalsite.errors import ConflictError, UnprocessableError, error_body
 from projects.access import project_for_user
 from projects.models import Role
 
@@ -48,29 +48,42 @@ def _flatten_message(errors) -> str:
     return str(errors)
 
 
-def error_response(message: str, *, status_code: int, errors=None, code: str = "") -> Response:
-    body: dict = {"message": message}
-    if errors:
-        body["errors"] = errors
-    if code:
-        body["code"] = code
-    return Response(body, status=status_code)
+def error_response(
+    request, message: str, *, status_code: int, errors=None, code: str = ""
+) -> Response:
+    return Response(
+        error_body(request, status=status_code, message=message, code=code, errors=errors),
+        status=status_code,
+    )
 
 
 def exception_handler(exc, context):
-    """Every API error is JSON: ``{"message": str, "errors": {field: [str]}, "code": str}``."""
+    """Every API error is JSON in its dialect's shape (``evalsite.errors.error_body``):
+    ``{"message", "errors", "code"}`` under ``/v1``, DigitalOcean's ``{"id", "message",
+    "request_id"}`` under ``/v2/gen-ai``."""
+    request = context.get("request")
     if isinstance(exc, DjangoValidationError):
         errors = validation_error_to_dict(exc)
         return error_response(
+            request,
             _flatten_message(errors) or "Invalid input.",
             status_code=status.HTTP_400_BAD_REQUEST,
             errors=errors,
             code="invalid",
         )
     if isinstance(exc, ConflictError):
-        return error_response(exc.message, status_code=status.HTTP_409_CONFLICT, code=exc.code)
+        return error_response(
+            request, exc.message, status_code=status.HTTP_409_CONFLICT, code=exc.code
+        )
+    if isinstance(exc, UnprocessableError):
+        return error_response(
+            request, exc.message, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, code=exc.code
+        )
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound("Not found.")
+        # Our own Http404s name what is missing ("No such evaluation run."); Django's
+        # get_object_or_404 text names a model class, which is no use to a client.
+        text = str(exc)
+        exc = exceptions.NotFound(text if text.startswith("No such") else "Not found.")
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
 
@@ -80,17 +93,14 @@ def exception_handler(exc, context):
     data = response.data
     if isinstance(exc, exceptions.ValidationError):
         errors = data if isinstance(data, dict) else {"non_field_errors": data}
-        response.data = {
-            "message": _flatten_message(errors) or "Invalid input.",
-            "errors": errors,
-            "code": "invalid",
-        }
+        message, code = _flatten_message(errors) or "Invalid input.", "invalid"
     else:
         detail = data.get("detail", "") if isinstance(data, dict) else data
-        response.data = {
-            "message": str(detail),
-            "code": getattr(detail, "code", "") or exc.default_code,
-        }
+        errors, message = None, str(detail)
+        code = getattr(detail, "code", "") or exc.default_code
+    response.data = error_body(
+        request, status=response.status_code, message=message, code=code, errors=errors
+    )
     return response
 
 

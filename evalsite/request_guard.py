@@ -17,6 +17,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpResponseBadRequest, JsonResponse
 
 from evalsite import uploads
+from evalsite.errors import error_body
 from evalsite.safe_json import text_problem
 
 API_PREFIXES = ("/v1/", "/v2/gen-ai/")
@@ -28,9 +29,9 @@ def is_api(path: str) -> bool:
 
 def _bad_request(request, message: str, *, code: str, field: str = ""):
     if is_api(request.path):
-        body: dict = {"message": message, "code": code}
-        if field:
-            body["errors"] = {field: [message]}
+        # Each dialect's error shape (DigitalOcean's under /v2/gen-ai): evalsite.errors.
+        errors = {field: [message]} if field else None
+        body = error_body(request, status=400, message=message, code=code, errors=errors)
         return JsonResponse(body, status=400)
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
 

@@ -84,6 +84,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A request id for every response; JSON (not HTML) 404/405/500 under /v1 and /v2/gen-ai.
+    "evalsite.errors.ApiErrorMiddleware",
     # Oversized API bodies and NUL characters in query parameters: a 400 before anything else.
     "evalsite.request_guard.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -39,6 +39,7 @@ CATALOGUE: tuple[Builtin, ...] = (
     ),
     Builtin("squad_exact_match", "Exact match (SQuAD)", "squad_exact_match"),
     Builtin("squad_f1", "Token F1 (SQuAD)", "squad_f1"),
+    Builtin("answer_correctness", "Answer correctness", "answer_correctness"),
     Builtin("contains", "Contains", "contains"),
     Builtin("contains_any", "Contains any", "contains_any"),
     Builtin("contains_all", "Contains all", "contains_all"),

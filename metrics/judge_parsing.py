@@ -29,10 +29,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from evalsite.outbound.secrets import MASK, scrub
+
 SCORE_KEY = "score"
 REASONING_KEYS = ("reasoning", "reason", "explanation", "rationale")
 QUOTE_CHARS = 500
-REDACTED = "[redacted]"
+REDACTED = MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +96,8 @@ def _objects(text: str) -> tuple[list[dict], int]:
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+    # The outbound layer's scrub: one mask for every secret, whatever stored it.
+    return scrub(text, [secret for secret in secrets if secret])
 
 
 def quote(content: str, redact: Iterable[str] = ()) -> str:

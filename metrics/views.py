@@ -9,8 +9,10 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from evalsite.filters import filter_errors
 from evalsite.outbound.interactive import TryRateLimited
 from metrics import selectors, services
+from metrics.filtersets import MetricFilterSet
 from metrics.forms import MetricForm, TryForm, _initial_param
 from metrics.judge import BUILTIN_VARIABLES, PRESETS, template_variables
 from metrics.models import MetricCategory, MetricType
@@ -34,12 +36,8 @@ def _implementation(key: str):
 
 def metric_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    filters = {
-        "search": request.GET.get("q", "").strip()[:200],
-        "category": request.GET.get("category", ""),
-        "metric_type": request.GET.get("type", ""),
-        "origin": request.GET.get("origin", ""),
-    }
+    filterset = MetricFilterSet(request.GET or None, selectors.metrics_for_project(project))
+    filters = filterset.values()  # all empty when a value is bad (a form error below)
     metrics = list(selectors.filter_metrics(selectors.metrics_for_project(project), **filters))
     latest = selectors.latest_versions(m.pk for m in metrics)
     for metric in metrics:
@@ -58,6 +56,7 @@ def metric_list(request, project_id):
             "categories": MetricCategory.choices,
             "types": MetricType.choices,
             "origins": ORIGINS,
+            "filter_errors": filter_errors(filterset),
             "can_edit": can(request.user, project, Role.EDITOR),
         },
     )

@@ -14,9 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from django import forms
-
-from runs.models import RunMode, RunStatus
+from runs.models import RunMode
 
 MAX_ROWS = 20
 AGENT_KEY = re.compile(r"^agent-(\d+)-workflow$")
@@ -227,32 +225,3 @@ class SheetState:
                 return f"{prefix}-version"
             return f"{prefix}-metric"
         return "metrics" if part == "metrics" else "agents"
-
-
-class RunFilterForm(forms.Form):
-    """The runs list's filters (GET)."""
-
-    q = forms.CharField(required=False, max_length=200, label="Search by name")
-    status = forms.ChoiceField(
-        required=False,
-        choices=[("", "Any status"), ("active", "Active"), *RunStatus.choices],
-    )
-    dataset = forms.ChoiceField(required=False, choices=[("", "Any dataset")])
-
-    def __init__(self, *args, datasets=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["dataset"].choices = [("", "Any dataset")] + [
-            (str(d.id), d.name) for d in datasets
-        ]
-
-
-class ResultFilterForm(forms.Form):
-    """The results table's filters and sort (GET); values are checked by the selector."""
-
-    sort = forms.CharField(required=False, max_length=80)
-    status = forms.CharField(required=False, max_length=20)
-    binding = forms.CharField(required=False, max_length=40)
-    below = forms.CharField(required=False, max_length=40)
-    above = forms.CharField(required=False, max_length=40)
-    q = forms.CharField(required=False, max_length=200)
-    after = forms.CharField(required=False, max_length=200)

@@ -274,6 +274,9 @@ class EvaluationRun(models.Model):
     )
     test_case_version = models.PositiveIntegerField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # SHA-256 of the request that first used ``idempotency_key``: the same key with another
+    # body is refused (HTTP 422) instead of answering with this run.
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="")
 
     objects = EvaluationRunQuerySet.as_manager()
 

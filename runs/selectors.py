@@ -89,7 +89,8 @@ def prompt_total(run: EvaluationRun, entry_count: int) -> int:
 
 
 def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> list[tuple]:
-    """``(task, results)`` dicts for the tasks of ``entry_id`` at positions [start, stop)."""
+    """``(task, results)`` dicts for the tasks of ``entry_id`` (every entry's when None) at
+    item positions [start, stop)."""
     tasks = []
     for values in (
         RunTask.objects.filter(run=run, position__gte=max(0, start), position__lt=stop)
@@ -97,7 +98,7 @@ def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> l
         .values_list(*PROMPT_TASK_FIELDS)
     ):
         task = dict(zip(PROMPT_TASK_FIELDS, values, strict=True))
-        if task["entry_id"] == entry_id:
+        if entry_id is None or task["entry_id"] == entry_id:
             task["data"] = task.pop("item__data")
             tasks.append(task)
     results: dict[int, list[dict]] = {task["id"]: [] for task in tasks}

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from evalsite.errors import ConflictError
+from evalsite.errors import ConflictError, UnprocessableError
 from runs.engine import sql
 from runs.engine.enqueue import enqueue_drainers, enqueue_plan
 from runs.engine.finish import cancel_pending_run, request_cancel, try_finish
@@ -30,6 +30,17 @@ from runs.models import (
 MAX_IDEMPOTENCY_KEY = 255
 
 
+def _same_request(existing: EvaluationRun, fingerprint: str) -> EvaluationRun:
+    """The run a reused ``Idempotency-Key`` started, if the request is the same one."""
+    if fingerprint and existing.idempotency_fingerprint not in ("", fingerprint):
+        raise UnprocessableError(
+            "This Idempotency-Key was already used with a different request body; "
+            "use a new key for a different request.",
+            code="idempotency_key_reused",
+        )
+    return existing
+
+
 @transaction.atomic
 def run_start(
     *,
@@ -40,12 +51,15 @@ def run_start(
     config: list[dict],
     star_metric: dict | None = None,
     idempotency_key: str | None = None,
+    idempotency_fingerprint: str = "",
     test_case=None,
     test_case_version: int | None = None,
 ) -> EvaluationRun:
     """Validate, pin every version, save the run pending and enqueue its planning.
 
-    A repeated ``idempotency_key`` (per project) returns the run it first started.
+    A repeated ``idempotency_key`` (per project) returns the run it first started; with a
+    ``idempotency_fingerprint`` (a hash of the request) that differs from the first request's,
+    it raises ``UnprocessableError`` (HTTP 422) and creates nothing.
     """
     if idempotency_key is not None:
         idempotency_key = str(idempotency_key).strip() or None
@@ -58,7 +72,7 @@ def run_start(
             project=project, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            return existing
+            return _same_request(existing, idempotency_fingerprint)
     plan = validate_run_config(
         project=project,
         name=name,
@@ -86,12 +100,14 @@ def run_start(
                     else getattr(test_case, "version", None)
                 ),
                 idempotency_key=idempotency_key,
+                idempotency_fingerprint=idempotency_fingerprint if idempotency_key else "",
             )
     except IntegrityError:
         if idempotency_key is None:
             raise
         # A concurrent request with the same key won the race: answer with its run.
-        return EvaluationRun.objects.get(project=project, idempotency_key=idempotency_key)
+        existing = EvaluationRun.objects.get(project=project, idempotency_key=idempotency_key)
+        return _same_request(existing, idempotency_fingerprint)
 
     star_binding = None
     position = 0

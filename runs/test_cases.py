@@ -9,6 +9,7 @@ and of each metric are mapped to dataset columns and agent outputs by name.
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -27,7 +28,9 @@ MAX_METRICS = 50
 
 
 def _clean_metrics(project, metric_ids: list, star_metric: dict | None) -> tuple[list, dict | None]:
-    ids = [str(m) for m in metric_ids or []]
+    """The test case's metric ids (the star metric included) and its star metric; an unknown
+    metric is reported under ``metrics``, an unknown star metric under ``star_metric``."""
+    ids = list(dict.fromkeys(str(m) for m in metric_ids or []))
     star = None
     if star_metric:
         star = {
@@ -36,20 +39,25 @@ def _clean_metrics(project, metric_ids: list, star_metric: dict | None) -> tuple
             "success_threshold": star_metric.get("success_threshold"),
             "success_threshold_pct": star_metric.get("success_threshold_pct"),
         }
-        if star["metric_uuid"] and star["metric_uuid"] not in ids:
-            ids.append(star["metric_uuid"])
-    ids = list(dict.fromkeys(ids))
-    if not ids:
+        if not star["metric_uuid"]:
+            raise ValidationError({"star_metric": ["Name the star metric's metric_uuid."]})
+    wanted = ids + ([star["metric_uuid"]] if star and star["metric_uuid"] not in ids else [])
+    if not wanted:
         raise ValidationError({"metrics": ["Choose at least one metric."]})
-    if len(ids) > MAX_METRICS:
+    if len(wanted) > MAX_METRICS:
         raise ValidationError({"metrics": [f"At most {MAX_METRICS} metrics."]})
     known = {
-        str(m.id): m for m in metrics_for_project(project).filter(id__in=ids).only("id", "name")
+        str(m.id): m
+        for m in metrics_for_project(project).filter(id__in=_uuids(wanted)).only("id", "name")
     }
     unknown = [m for m in ids if m not in known]
     if unknown:
         raise ValidationError({"metrics": [f"No such metric: {', '.join(unknown)}."]})
     if star is not None:
+        if star["metric_uuid"] not in known:
+            raise ValidationError({"star_metric": [f"No such metric: {star['metric_uuid']}."]})
+        if star["metric_uuid"] not in ids:
+            ids.append(star["metric_uuid"])
         if not star["name"]:
             star["name"] = known[star["metric_uuid"]].name
         for key in ("success_threshold", "success_threshold_pct"):
@@ -59,6 +67,17 @@ def _clean_metrics(project, metric_ids: list, star_metric: dict | None) -> tuple
             ):
                 raise ValidationError({f"star_metric.{key}": ["Must be a number."]})
     return ids, star
+
+
+def _uuids(values: list[str]) -> list[uuid.UUID]:
+    """The values that are UUIDs (the others match no metric)."""
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return found
 
 
 def _check_dataset(project, dataset) -> None:
@@ -156,6 +175,7 @@ def test_case_run(
     workflow_ids: list,
     run_name: str = "",
     idempotency_key: str | None = None,
+    idempotency_fingerprint: str = "",
 ) -> list[EvaluationRun]:
     """One run per workflow on the latest released version of the test case's dataset.
     All or nothing: a bad mapping for any agent starts none."""
@@ -234,6 +254,7 @@ def test_case_run(
                     config=config,
                     star_metric=star,
                     idempotency_key=key,
+                    idempotency_fingerprint=idempotency_fingerprint,
                     test_case=test_case,
                     test_case_version=test_case.version,
                 )

@@ -9,7 +9,15 @@ from workflows import services
 from workflows.conf import public_url
 from workflows.models import Workflow, WorkflowKind
 
-INPUTS = [{"name": "question", "description": "A question about Acme Robotics.", "required": True}]
+INPUTS = [
+    {"name": "question", "description": "A question about Acme Robotics.", "required": True},
+    # Optional, so that seed 000's create body (question + context) works as written.
+    {
+        "name": "context",
+        "description": "Optional passage to read before the handbook.",
+        "required": False,
+    },
+]
 OUTPUTS = [{"name": "answer", "description": "The agent's answer."}]
 PYTHON_NAME = "Acme support agent (Python)"
 HTTP_NAME = "Acme support agent (HTTP)"
@@ -31,7 +39,7 @@ def demo_workflows() -> list[dict]:
             "config": {
                 "url": f"{public_url()}/demo-agent/answer",
                 "method": "POST",
-                "body_template": {"question": "{{question}}"},
+                "body_template": {"question": "{{question}}", "context": "{{context}}"},
                 "output_paths": {"answer": "$.answer"},
                 "input_tokens_path": "$.usage.input_tokens",
                 "output_tokens_path": "$.usage.output_tokens",
@@ -48,16 +56,27 @@ def demo_workflows() -> list[dict]:
 def seed(*, project, user) -> list[str]:
     lines = []
     for spec in demo_workflows():
-        if Workflow.objects.filter(project=project, name=spec["name"]).exists():
-            continue
+        existing = Workflow.objects.filter(project=project, name=spec["name"]).first()
         try:
-            services.workflow_create(
-                project=project, user=user, inputs=INPUTS, outputs=OUTPUTS, **spec
+            if existing is None:
+                services.workflow_create(
+                    project=project, user=user, inputs=INPUTS, outputs=OUTPUTS, **spec
+                )
+                lines.append(f"created workflow {spec['name']}")
+                continue
+            latest = existing.latest_version()
+            if latest is None or existing.is_deleted or "context" in latest.input_names():
+                continue
+            # A demo seeded before the agent took ``context``: give it a version that does.
+            config = {**latest.config}
+            if spec["kind"] == WorkflowKind.HTTP:
+                config["body_template"] = spec["config"]["body_template"]
+            services.workflow_version_create(
+                workflow=existing, user=user, config=config, inputs=INPUTS, outputs=OUTPUTS
             )
+            lines.append(f"workflow {spec['name']}: new version with the optional context input")
         except ValidationError as exc:
             # The HTTP demo agent lives on this server's loopback address, which outbound
             # calls refuse unless EVALSITE_ALLOW_LOOPBACK is on (scripts/run turns it on).
             lines.append(f"skipped workflow {spec['name']}: {' '.join(exc.messages)}")
-            continue
-        lines.append(f"created workflow {spec['name']}")
     return lines

@@ -185,11 +185,18 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def answer_question(question: str = "", **_ignored) -> dict:
-    """Answer ``question`` from the bundled corpus. Returns the answer and what the agent did."""
+def answer_question(question: str = "", context: str | None = None, **_ignored) -> dict:
+    """Answer ``question`` from the bundled corpus. Returns the answer and what the agent did.
+
+    ``context`` (optional) is a passage the caller already has, e.g. a dataset's ``context``
+    column: it is read first, before the corpus passages the retriever finds."""
     question = str(question or "").strip()
+    context = context.strip() if isinstance(context, str) else ""
     retrieved_at = _now()
     documents = retrieve(question) if question else []
+    if context:
+        given = {"id": "context", "title": "Provided context", "text": context[:20_000]}
+        documents = [given] + [d for d in documents if d["text"] != given["text"]][: TOP_K - 1]
     chunks = [
         {"text": doc["text"], "source_name": doc["title"], "index_uuid": INDEX_UUID}
         for doc in documents

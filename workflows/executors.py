@@ -128,6 +128,9 @@ def normalize_chunks(value) -> list[dict]:
 
 
 def normalize_spans(value) -> list[dict]:
+    """Spans from a list of spans, or from an object holding one under ``spans``."""
+    if isinstance(value, dict):
+        value = value.get("spans")
     if not isinstance(value, list):
         return []
     spans = []

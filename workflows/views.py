@@ -10,11 +10,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evalsite.errors import ConflictError
+from evalsite.filters import filter_errors
 from evalsite.outbound.interactive import TryRateLimited
 from projects.access import can, project_for_user
 from projects.models import Role
 from workflows import selectors, services
 from workflows.configs import public_config
+from workflows.filtersets import WorkflowFilterSet
 from workflows.forms import TryForm, WorkflowForm
 from workflows.models import Workflow, WorkflowKind
 
@@ -28,7 +30,10 @@ def _workflow(request, project_id, workflow_id, *, role=Role.VIEWER) -> Workflow
 
 def workflow_list(request, project_id):
     project = project_for_user(request.user, project_id)
-    workflows = selectors.workflows_for_project(project).select_related("created_by")
+    filterset = WorkflowFilterSet(request.GET or None, selectors.workflows_for_project(project))
+    workflows = (
+        filterset.qs if filterset.is_valid() else selectors.workflows_for_project(project)
+    ).select_related("created_by")
     return render(
         request,
         "workflows/list.html",
@@ -36,6 +41,7 @@ def workflow_list(request, project_id):
             "project": project,
             "workflows": workflows,
             "kinds": WorkflowKind.choices,
+            "filter_errors": filter_errors(filterset),
             "can_edit": can(request.user, project, Role.EDITOR),
         },
     )

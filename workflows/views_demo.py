@@ -1,5 +1,6 @@
 """The demo agent over HTTP, served by the app itself (no session: it only answers from the
-bundled public corpus). ``POST /demo-agent/answer`` with ``{"question": "..."}``."""
+bundled public corpus). ``POST /demo-agent/answer`` with ``{"question": "..."}`` and an
+optional ``"context"`` passage."""
 
 from __future__ import annotations
 
@@ -28,7 +29,10 @@ def demo_agent_endpoint(request):
     question = data.get("question") if isinstance(data, dict) else None
     if not isinstance(question, str) or not question.strip():
         return JsonResponse({"error": "Give a non-empty string 'question'."}, status=400)
-    result = answer_question(question=question)
+    context = data.get("context")
+    if context is not None and not isinstance(context, str):
+        return JsonResponse({"error": "'context', when given, must be a string."}, status=400)
+    result = answer_question(question=question, context=context)
     return JsonResponse(
         {
             "answer": result["answer"],

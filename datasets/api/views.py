@@ -14,10 +14,12 @@ from rest_framework.views import APIView
 from datasets import exporting, selectors, services
 from datasets.api import serializers as s
 from datasets.api.pagination import decode_cursor, encode_cursor, page_body, paginated, read_limit
+from datasets.filtersets import DatasetFilterSet
 from datasets.models import Dataset, DatasetItem, DatasetVersion
 from evalsite.api import PROJECT_ID_PARAM as PROJECT_PARAM
 from evalsite.api import project_from_request as _project
 from evalsite.api import validated as _validated
+from evalsite.filters import filtered_or_400
 from projects.access import object_for_user
 from projects.models import Role
 
@@ -57,13 +59,20 @@ def _dataset_out(dataset: Dataset, *, detail: bool = False) -> dict:
 class DatasetListApi(APIView):
     @extend_schema(
         tags=TAGS,
-        parameters=[PROJECT_PARAM],
+        parameters=[
+            PROJECT_PARAM,
+            OpenApiParameter("search", OpenApiTypes.STR, description="Text in the name."),
+            OpenApiParameter(
+                "released", OpenApiTypes.BOOL, description="Only datasets with a release."
+            ),
+        ],
         responses=s.DatasetListOut,
         operation_id="datasets_list",
     )
     def get(self, request):
         project = _project(request)
-        datasets = selectors.datasets_for_project(project).select_related("created_by")
+        filterset = DatasetFilterSet(request.query_params, selectors.datasets_for_project(project))
+        datasets = filtered_or_400(filterset).select_related("created_by")
         return Response({"data": s.DatasetOut(datasets, many=True).data})
 
     @extend_schema(

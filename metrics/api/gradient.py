@@ -10,7 +10,7 @@ from metrics.models import Metric
 
 def metric_dict(metric: Metric, *, is_metric_goal: bool = False) -> dict:
     """``APIEvaluationMetric``."""
-    return {
+    body = {
         "category": metric.category,
         "description": metric.description,
         "inverted": metric.inverted,
@@ -23,6 +23,7 @@ def metric_dict(metric: Metric, *, is_metric_goal: bool = False) -> dict:
         "range_max": metric.range_max,
         "range_min": metric.range_min,
     }
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def _get(outcome: Any, name: str):
@@ -31,17 +32,21 @@ def _get(outcome: Any, name: str):
     return getattr(outcome, name, None)
 
 
-def metric_result_dict(metric: Metric, outcome: Any) -> dict:
+def metric_result_dict(metric: Metric, outcome: Any, *, name: str | None = None) -> dict:
     """``APIEvaluationMetricResult`` from a ``MetricOutcome`` or anything with its fields
-    (a stored result row, a dict). No value is given when the metric could not compute."""
+    (a stored result row, a dict). ``name`` labels it (default: the metric's name). A value
+    the metric did not produce is omitted, never ``null`` (no value at all on an error)."""
     error = _get(outcome, "error_description")
     number = _get(outcome, "number_value")
     string = _get(outcome, "string_value")
-    return {
+    result = {
         "error_description": error or "",
-        "metric_name": metric.name,
+        "metric_name": name or metric.name,
         "metric_value_type": metric.value_type,
-        "number_value": None if error else number,
         "reasoning": _get(outcome, "reasoning") or "",
-        "string_value": None if error else string,
     }
+    if not error and number is not None:
+        result["number_value"] = number
+    if not error and string is not None:
+        result["string_value"] = string
+    return result

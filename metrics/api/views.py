@@ -4,7 +4,7 @@ selector, answer. The same services back the METRICS tab."""
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
@@ -13,10 +13,13 @@ from rest_framework.views import APIView
 from evalsite.api import PROJECT_ID_PARAM as PROJECT_PARAM
 from evalsite.api import project_from_request as _project
 from evalsite.api import validated as _validated
+from evalsite.filters import filtered_or_400
 from evalsite.outbound.interactive import TryRateLimited
 from metrics import selectors, services
 from metrics.api import serializers as s
 from metrics.api.gradient import metric_dict
+from metrics.filtersets import MetricFilterSet
+from metrics.models import MetricCategory, MetricType
 from projects.models import Role
 
 TAGS = ["metrics"]
@@ -29,13 +32,20 @@ def _metric_out(metric) -> dict:
 class MetricListApi(APIView):
     @extend_schema(
         tags=TAGS,
-        parameters=[PROJECT_PARAM],
+        parameters=[
+            PROJECT_PARAM,
+            OpenApiParameter("search", OpenApiTypes.STR, description="Text in name/description."),
+            OpenApiParameter("category", OpenApiTypes.STR, enum=list(MetricCategory.values)),
+            OpenApiParameter("metric_type", OpenApiTypes.STR, enum=list(MetricType.values)),
+            OpenApiParameter("origin", OpenApiTypes.STR, enum=["builtin", "project"]),
+        ],
         responses=s.MetricListOut,
         operation_id="metrics_list",
     )
     def get(self, request):
         project = _project(request)
-        metrics = list(selectors.metrics_for_project(project))
+        filterset = MetricFilterSet(request.query_params, selectors.metrics_for_project(project))
+        metrics = list(filtered_or_400(filterset))
         latest = selectors.latest_versions(m.pk for m in metrics)
         data = s.MetricOut(metrics, many=True, context={"latest": latest}).data
         return Response({"data": data})

@@ -1,3 +1,3 @@
 """Built-in deterministic metric implementations (importing registers them)."""
 
-from metrics.builtins import rag, structured, text  # noqa: F401
+from metrics.builtins import answer, rag, structured, text  # noqa: F401

@@ -7,15 +7,24 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets.api.pagination import page_body, paginated, read_limit
 from evalsite.api import validated as _validated
+from evalsite.filters import filtered_or_400
 from projects.models import Role
 from runs import exports, selectors, services
 from runs.api import dynamiq_serializers as s
-from runs.api.lookups import idempotency_key, project_from_request, run_for_user
+from runs.api.lookups import (
+    idempotency_key,
+    project_from_request,
+    request_fingerprint,
+    run_for_user,
+)
+from runs.filtersets import RESULT_STATUS_CHOICES, STATUS_CHOICES, ResultFilterSet, RunFilterSet
+from runs.models import RunTask
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page
 
 TAGS = ["evaluations"]
@@ -24,8 +33,9 @@ IDEMPOTENCY_PARAM = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="Repeat a POST safely: the same key in the same project answers with the run "
-    "it first started.",
+    description="Repeat a POST safely: the same key in the same project with the same body "
+    "answers with the run it first started; the same key with a different body is a 422 and "
+    "starts nothing.",
 )
 ERRORS = {
     400: OpenApiResponse(description="Invalid input: `message` and field `errors`."),
@@ -43,7 +53,14 @@ class EvaluationListCreateApi(APIView):
         tags=TAGS,
         parameters=[
             PROJECT_PARAM,
-            OpenApiParameter("status", OpenApiTypes.STR, description="Only runs in this status."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=[value for value, _ in STATUS_CHOICES],
+                description="Only runs in this status: pending, running (includes cancelling), "
+                "succeeded (includes partially_succeeded), failed, canceled; or a finer "
+                "`status_detail` value, or `active`. Another value is a 400.",
+            ),
             OpenApiParameter("dataset_id", OpenApiTypes.UUID),
             OpenApiParameter("search", OpenApiTypes.STR, description="Text in the run name."),
         ],
@@ -52,19 +69,19 @@ class EvaluationListCreateApi(APIView):
     )
     def get(self, request):
         project = project_from_request(request)
-        runs = selectors.runs_for_project(
-            project,
-            status=request.query_params.get("status") or None,
-            dataset_id=selectors.parse_uuid(request.query_params.get("dataset_id")),
-            search=request.query_params.get("search") or None,
-        ).select_related("star_binding__metric_version")
+        filterset = RunFilterSet(request.query_params, selectors.runs_for_project(project))
+        runs = filtered_or_400(filterset).select_related("star_binding__metric_version")
         return Response({"data": s.EvaluationOut(runs, many=True).data})
 
     @extend_schema(
         tags=TAGS,
         request=s.EvaluationCreateDoc,
         parameters=[IDEMPOTENCY_PARAM],
-        responses={201: s.EvaluationOut, **ERRORS},
+        responses={
+            201: s.EvaluationOut,
+            **ERRORS,
+            422: OpenApiResponse(description="Idempotency-Key reused with a different body."),
+        },
         operation_id="evaluations_create",
         description="Start a run. `config` pairs an optional workflow with the metrics that "
         "score it; omit `workflow` for a dataset-only run.",
@@ -91,6 +108,7 @@ class EvaluationListCreateApi(APIView):
             config=data["config"],
             star_metric=data.get("star_metric"),
             idempotency_key=key,
+            idempotency_fingerprint=request_fingerprint(request) if key else "",
         )
         run = run_for_user(request, run.id)
         return Response(_run_out(run), status=status.HTTP_201_CREATED)
@@ -129,7 +147,15 @@ class EvaluationResultsApi(APIView):
                 description="`position` (default), `score:<binding id>`, `latency` or "
                 "`column:<name>`; prefix `-` for descending.",
             ),
-            OpenApiParameter("status", OpenApiTypes.STR, description="`failed` or a task status."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=[value for value, _ in RESULT_STATUS_CHOICES],
+                description="`failed` (rows with a failed task) or a task status.",
+            ),
+            OpenApiParameter("binding", OpenApiTypes.UUID, description="A metric column."),
+            OpenApiParameter("below", OpenApiTypes.NUMBER, description="Score below (exclusive)."),
+            OpenApiParameter("above", OpenApiTypes.NUMBER, description="Score above (exclusive)."),
             OpenApiParameter("search", OpenApiTypes.STR, description="Text in any field."),
         ],
         responses={200: ResultPageOut, **ERRORS},
@@ -141,13 +167,14 @@ class EvaluationResultsApi(APIView):
         params = request.query_params
         limit = read_limit(params.get("limit"), default=50, maximum=PAGE_LIMIT_MAX)
         run = run_for_user(request, evaluation_id)
-        filters = {"status": params.get("status", ""), "text": params.get("search", "")}
+        filterset = ResultFilterSet(params, queryset=RunTask.objects.none())
+        filtered_or_400(filterset)
         page = results_table_page(
             run,
             after=params.get("cursor") or None,
             limit=limit,
-            sort=params.get("sort") or None,
-            filters=filters,
+            sort=filterset.sort_value(),
+            filters=filterset.table_filters(),
         )
         data = [row.as_dict(page.columns) for row in page.rows]
         return Response(page_body(data, limit=limit, next_cursor=page.next_after))
@@ -192,12 +219,27 @@ def _in_blocks(chunks, size: int = DOWNLOAD_BLOCK):
         yield b"".join(buffer)
 
 
+class IgnoreFormatOverride(DefaultContentNegotiation):
+    """Content negotiation without DRF's ``?format=`` renderer override: on the download,
+    ``format`` names the file format (json, jsonl, csv), not a renderer."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        renderer = renderers[0]
+        return renderer, renderer.media_type
+
+
 class EvaluationDownloadApi(APIView):
+    content_negotiation_class = IgnoreFormatOverride
+
     @extend_schema(
         tags=TAGS,
         parameters=[
             OpenApiParameter(
-                "format", OpenApiTypes.STR, enum=["json", "jsonl", "csv"], description="json"
+                "format",
+                OpenApiTypes.STR,
+                enum=list(exports.FORMATS),
+                description="File format: json (default, one document), jsonl (one result "
+                "per line) or csv. Another value is a 400.",
             )
         ],
         responses={
@@ -212,7 +254,7 @@ class EvaluationDownloadApi(APIView):
     def get(self, request, evaluation_id):
         fmt = request.query_params.get("format") or "json"
         if fmt not in exports.FORMATS:
-            raise ValidationError({"format": ["Use json, jsonl or csv."]})
+            raise ValidationError({"format": [f"Use one of: {', '.join(exports.FORMATS)}."]})
         run = run_for_user(request, evaluation_id)
         response = exports.run_results_download(run, fmt=fmt)
         response.streaming_content = _in_blocks(response.streaming_content)

@@ -92,6 +92,26 @@ class ProgressOut(serializers.Serializer):
     fraction = serializers.FloatField()
 
 
+# Seed 000: runs "progress through pending, running, and end at succeeded, failed, or
+# canceled". ``status`` takes only those values; ``status_detail`` is the finer state
+# (cancelling is still running; partially succeeded is a succeeded run with failed rows,
+# which ``rerun`` retries).
+SEED_STATUSES = ("pending", "running", "succeeded", "failed", "canceled")
+SEED_STATUS_OF = {
+    RunStatus.PENDING: "pending",
+    RunStatus.RUNNING: "running",
+    RunStatus.CANCELLING: "running",
+    RunStatus.SUCCEEDED: "succeeded",
+    RunStatus.PARTIALLY_SUCCEEDED: "succeeded",
+    RunStatus.FAILED: "failed",
+    RunStatus.CANCELED: "canceled",
+}
+RUN_STATUSES_OF_SEED_STATUS = {
+    seed: [status for status, mapped in SEED_STATUS_OF.items() if mapped == seed]
+    for seed in SEED_STATUSES
+}
+
+
 class EvaluationOut(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
@@ -100,7 +120,15 @@ class EvaluationOut(serializers.Serializer):
     dataset_version_id = serializers.UUIDField()
     dataset_version = serializers.IntegerField(source="dataset_version.number")
     mode = serializers.ChoiceField(choices=RunMode.choices)
-    status = serializers.ChoiceField(choices=RunStatus.choices)
+    status = serializers.SerializerMethodField(
+        help_text="pending, running, succeeded, failed or canceled (seed 000's values)."
+    )
+    status_detail = serializers.ChoiceField(
+        source="status",
+        choices=RunStatus.choices,
+        help_text="The finer state: `cancelling` while `status` is still running, "
+        "`partially_succeeded` when a succeeded run has failed rows.",
+    )
     phase = serializers.ChoiceField(choices=RunPhase.choices)
     pass_status = serializers.BooleanField(allow_null=True)
     star_metric = serializers.SerializerMethodField()
@@ -113,6 +141,9 @@ class EvaluationOut(serializers.Serializer):
     config = serializers.JSONField()
     test_case_id = serializers.UUIDField(allow_null=True)
     test_case_version = serializers.IntegerField(allow_null=True)
+
+    def get_status(self, run) -> serializers.ChoiceField(choices=SEED_STATUSES):
+        return SEED_STATUS_OF.get(run.status, run.status)
 
     def get_star_metric(self, run) -> StarMetricDoc(allow_null=True):
         binding = run.star_binding

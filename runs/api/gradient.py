@@ -18,13 +18,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsite.api import validated as _validated
-from projects.access import require_role, scope_to_user
+from projects.access import project_for_user, require_role, scope_to_user
 from projects.models import Role
 from runs import selectors, test_cases
 from runs.api import gradient_serializers as s
 from runs.api import gradient_test_cases as cases
 from runs.api.gradient_shapes import RunContext, evaluation_run_dict, prompt_dict
-from runs.api.lookups import idempotency_key, run_for_user, test_case_for_user
+from runs.api.lookups import (
+    idempotency_key,
+    request_fingerprint,
+    run_for_user,
+    test_case_for_user,
+)
 from runs.models import EvaluationTestCase
 from workflows.models import Workflow
 
@@ -98,6 +103,7 @@ class EvaluationRunCreateApi(APIView):
             workflow_ids=[agent.id for agent in agents],
             run_name=data.get("run_name") or "",
             idempotency_key=key,
+            idempotency_fingerprint=request_fingerprint(request) if key else "",
         )
         return Response({"evaluation_run_uuids": [str(run.id) for run in runs]})
 
@@ -135,15 +141,25 @@ class EvaluationRunResultsApi(APIView):
         page, per_page = query["page"], query["per_page"]
         run = run_for_user(request, evaluation_run_uuid)
         context = RunContext(run)
-        entry = context.first_entry
         prompts, total = [], 0
-        if entry is not None:
-            total = selectors.prompt_total(run, len(context.entries))
-            start = (page - 1) * per_page
-            tasks = selectors.run_prompt_rows(
-                run, entry_id=entry.id, start=start, stop=start + per_page
-            )
-            prompts = [prompt_dict(task, results, context) for task, results in tasks]
+        if context.entries:
+            count = len(context.entries)
+            total = selectors.prompt_total(run, count) * count
+            first = (page - 1) * per_page  # prompt ids first + 1 .. last
+            last = min(first + per_page, total)
+            if first < last:
+                tasks = selectors.run_prompt_rows(
+                    run, entry_id=None, start=first // count, stop=math.ceil(last / count)
+                )
+                shaped = sorted(
+                    ((context.prompt_id(task), task, results) for task, results in tasks),
+                    key=lambda shaped_row: shaped_row[0],
+                )
+                prompts = [
+                    prompt_dict(task, results, context)
+                    for prompt_id, task, results in shaped
+                    if first < prompt_id <= last
+                ]
         pages = max(1, math.ceil(total / per_page))
         links = {
             "first": _page_url(request, 1, per_page),
@@ -182,10 +198,13 @@ class EvaluationRunPromptApi(APIView):
         except (TypeError, ValueError) as exc:
             raise Http404("No such prompt.") from exc
         context = RunContext(run)
-        entry = context.first_entry
-        if entry is None or position < 0:
+        if not context.entries or position < 0:
             raise Http404("No such prompt.")
-        tasks = selectors.run_prompt_rows(run, entry_id=entry.id, start=position, stop=position + 1)
+        item_position, entry_index = context.prompt_range(position + 1)
+        entry = context.entries[entry_index]
+        tasks = selectors.run_prompt_rows(
+            run, entry_id=entry.id, start=item_position, stop=item_position + 1
+        )
         if not tasks:
             raise Http404("No such prompt.")
         task, results = tasks[0]
@@ -264,6 +283,27 @@ class TestCaseDetailApi(APIView):
         return Response({"test_case_uuid": str(test_case.id), "version": test_case.version})
 
 
+class WorkspaceTestCasesApi(APIView):
+    @extend_schema(
+        tags=CASE_TAGS,
+        parameters=[
+            OpenApiParameter(
+                "workspace_uuid",
+                OpenApiTypes.UUID,
+                OpenApiParameter.PATH,
+                description="Workspace UUID: a project's id.",
+            )
+        ],
+        responses=s.TestCaseListOut,
+        operation_id="gradient_workspaces_evaluation_test_cases_list",
+        description="The evaluation test cases of one workspace (a project).",
+    )
+    def get(self, request, workspace_uuid):
+        project = project_for_user(request.user, workspace_uuid)
+        found = cases.test_cases_for_user(request.user).filter(project=project)
+        return Response({"evaluation_test_cases": cases.test_case_dicts(found)})
+
+
 class TestCaseRunsApi(APIView):
     @extend_schema(
         tags=CASE_TAGS,
@@ -291,4 +331,5 @@ __all__ = [
     "TestCaseDetailApi",
     "TestCaseListCreateApi",
     "TestCaseRunsApi",
+    "WorkspaceTestCasesApi",
 ]

@@ -117,15 +117,19 @@ class ResultsQuery(serializers.Serializer):
 
 
 # --- outputs (schema) -------------------------------------------------------------------------
+#
+# Optional fields without a value are omitted, never ``null`` (``required=False`` below):
+# e.g. ``number_value`` on a string metric or an error, ``input_tokens`` when the agent
+# reported none, ``finished_at`` of a running run, ``chunk_used`` nobody measured.
 
 
 class MetricResultOut(serializers.Serializer):
     error_description = serializers.CharField()
     metric_name = serializers.CharField()
     metric_value_type = serializers.ChoiceField(choices=VALUE_TYPES)
-    number_value = serializers.FloatField(allow_null=True)
+    number_value = serializers.FloatField(required=False)
     reasoning = serializers.CharField()
-    string_value = serializers.CharField(allow_null=True)
+    string_value = serializers.CharField(required=False)
 
 
 class EvaluationRunOut(serializers.Serializer):
@@ -140,45 +144,49 @@ class EvaluationRunOut(serializers.Serializer):
     error_description = serializers.CharField()
     evaluation_run_uuid = serializers.CharField()
     evaluation_test_case_workspace_uuid = serializers.CharField()
-    finished_at = serializers.DateTimeField(allow_null=True)
-    pass_status = serializers.BooleanField(allow_null=True)
-    queued_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(required=False)
+    pass_status = serializers.BooleanField(required=False)
+    queued_at = serializers.DateTimeField(required=False)
     run_level_metric_results = MetricResultOut(many=True)
     run_name = serializers.CharField()
-    star_metric_result = MetricResultOut(allow_null=True)
-    started_at = serializers.DateTimeField(allow_null=True)
+    star_metric_result = MetricResultOut(required=False)
+    started_at = serializers.DateTimeField(required=False)
     status = serializers.ChoiceField(choices=RUN_STATUSES)
     test_case_description = serializers.CharField()
     test_case_name = serializers.CharField()
     test_case_uuid = serializers.CharField()
-    test_case_version = serializers.IntegerField(allow_null=True)
+    test_case_version = serializers.IntegerField(required=False)
 
 
 class ChunkOut(serializers.Serializer):
-    chunk_usage_pct = serializers.FloatField(allow_null=True)
-    chunk_used = serializers.BooleanField(allow_null=True)
+    chunk_usage_pct = serializers.FloatField(required=False)
+    chunk_used = serializers.BooleanField(required=False)
     index_uuid = serializers.CharField()
     source_name = serializers.CharField()
     text = serializers.CharField()
 
 
 class TraceSpanOut(serializers.Serializer):
-    created_at = serializers.DateTimeField(allow_null=True)
-    input = serializers.JSONField(allow_null=True)
+    created_at = serializers.DateTimeField(required=False)
+    input = serializers.JSONField(required=False)
     name = serializers.CharField()
-    output = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(required=False)
     retriever_chunks = ChunkOut(many=True)
     span_level_metric_results = MetricResultOut(many=True)
     type = serializers.ChoiceField(choices=SPAN_TYPES)
 
 
 class PromptOut(serializers.Serializer):
+    agent_name = serializers.CharField(
+        required=False, help_text="The agent that produced this prompt (with-workflow runs)."
+    )
+    agent_uuid = serializers.CharField(required=False)
     evaluation_trace_spans = TraceSpanOut(many=True)
     ground_truth = serializers.CharField()
     input = serializers.CharField()
-    input_tokens = serializers.CharField(allow_null=True, help_text="uint64 as a string")
+    input_tokens = serializers.CharField(required=False, help_text="uint64 as a string")
     output = serializers.CharField()
-    output_tokens = serializers.CharField(allow_null=True, help_text="uint64 as a string")
+    output_tokens = serializers.CharField(required=False, help_text="uint64 as a string")
     prompt_chunks = ChunkOut(many=True)
     prompt_id = serializers.IntegerField()
     prompt_level_metric_results = MetricResultOut(many=True)
@@ -235,19 +243,19 @@ class GradientMetricOut(serializers.Serializer):
     metric_type = serializers.CharField()
     metric_uuid = serializers.CharField()
     metric_value_type = serializers.CharField()
-    range_max = serializers.FloatField(allow_null=True)
-    range_min = serializers.FloatField(allow_null=True)
+    range_max = serializers.FloatField(required=False)
+    range_min = serializers.FloatField(required=False)
 
 
 class StarMetricOut(serializers.Serializer):
     metric_uuid = serializers.CharField()
     name = serializers.CharField()
-    success_threshold = serializers.FloatField(allow_null=True)
-    success_threshold_pct = serializers.IntegerField(allow_null=True)
+    success_threshold = serializers.FloatField(required=False)
+    success_threshold_pct = serializers.IntegerField(required=False)
 
 
 class TestCaseDatasetOut(serializers.Serializer):
-    created_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField(required=False)
     dataset_name = serializers.CharField()
     dataset_uuid = serializers.CharField()
     file_size = serializers.CharField()
@@ -256,18 +264,18 @@ class TestCaseDatasetOut(serializers.Serializer):
 
 
 class TestCaseOut(serializers.Serializer):
-    archived_at = serializers.DateTimeField(allow_null=True)
+    archived_at = serializers.DateTimeField(required=False)
     created_at = serializers.DateTimeField()
     created_by_user_email = serializers.CharField()
     created_by_user_id = serializers.CharField()
-    dataset = TestCaseDatasetOut(allow_null=True)
+    dataset = TestCaseDatasetOut(required=False)
     dataset_name = serializers.CharField()
     dataset_uuid = serializers.CharField()
     description = serializers.CharField()
     latest_version_number_of_runs = serializers.IntegerField()
     metrics = GradientMetricOut(many=True)
     name = serializers.CharField()
-    star_metric = StarMetricOut(allow_null=True)
+    star_metric = StarMetricOut(required=False)
     test_case_uuid = serializers.CharField()
     total_runs = serializers.IntegerField()
     updated_at = serializers.DateTimeField()

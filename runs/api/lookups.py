@@ -6,6 +6,9 @@ member whose role is too low gets 403, and a malformed id is a 404 too (never a 
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django.core.exceptions import ValidationError
 
 from evalsite.api import project_from_request  # noqa: F401 - re-exported for the runs API
@@ -38,6 +41,13 @@ def idempotency_key(request) -> str | None:
             {"Idempotency-Key": [f"Use at most {MAX_IDEMPOTENCY_KEY} characters."]}
         )
     return key
+
+
+def request_fingerprint(request) -> str:
+    """SHA-256 of the request's path and JSON body (keys sorted), which an
+    ``Idempotency-Key`` is bound to: the same key with another body is a 422."""
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{request.path}\n{body}".encode()).hexdigest()
 
 
 def same_project(project: Project, obj, field: str, label: str) -> None:

@@ -18,6 +18,7 @@ from runs.models import (
     EvaluationRun,
     MetricBinding,
     MetricResult,
+    RunPhase,
     RunStatus,
     RunTask,
     TaskStatus,
@@ -183,6 +184,15 @@ def try_finish(run_id) -> bool:
     A cancelling run finishes as soon as no task is claimed (its pending tasks become
     canceled); a running run once no task is pending or claimed.
     """
+    # Every agent call has returned: what is left is scoring (the run-level summaries), which
+    # Gradient reports as EVALUATION_RUN_EVALUATING_RESULTS. Committed on its own so that
+    # readers see it while the summaries are computed.
+    if not RunTask.objects.filter(
+        run_id=run_id, status__in=[TaskStatus.PENDING, TaskStatus.CLAIMED]
+    ).exists():
+        EvaluationRun.objects.filter(
+            id=run_id, status=RunStatus.RUNNING, phase=RunPhase.RUNNING_DATASET
+        ).update(phase=RunPhase.EVALUATING_RESULTS)
     with transaction.atomic():
         run = EvaluationRun.objects.select_for_update(no_key=True).filter(id=run_id).first()
         if run is None or run.status not in (RunStatus.RUNNING, RunStatus.CANCELLING):

@@ -12,11 +12,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from evalsite.errors import ConflictError
+from evalsite.filters import filter_errors
 from projects.models import Role
 from runs import services
 from runs.columns import run_columns
 from runs.exports import FORMATS, run_results_download
-from runs.forms import ResultFilterForm
+from runs.filtersets import ResultFilterSet
+from runs.models import RunTask
 from runs.progress import metric_cards, run_progress
 from runs.results_table import results_table_page, run_result_row
 from runs.views.common import can_edit, project_or_404, run_or_404
@@ -25,22 +27,20 @@ RESULTS_PAGE_SIZE = 50
 
 
 def _results_context(request: HttpRequest, run, columns) -> dict:
-    form = ResultFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
-    filters = {
-        "status": data.get("status", ""),
-        "binding": data.get("binding", ""),
-        "below": data.get("below", ""),
-        "above": data.get("above", ""),
-        "text": data.get("q", ""),
-    }
-    errors: list[str] = []
+    filterset = ResultFilterSet(request.GET or None, queryset=RunTask.objects.none())
+    filters = filterset.table_filters()
+    # Bad values are form errors (named by field); the table then shows unfiltered.
+    errors: list[str] = [
+        f"{field}: {message}"
+        for field, msgs in filter_errors(filterset).items()
+        for message in msgs
+    ]
     try:
         page = results_table_page(
             run,
-            after=data.get("after") or None,
+            after=request.GET.get("after") or None,
             limit=RESULTS_PAGE_SIZE,
-            sort=data.get("sort") or None,
+            sort=filterset.sort_value(),
             filters=filters,
             columns=columns,
         )

@@ -11,7 +11,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from datasets.selectors import datasets_with_released_versions
 from runs.compare import runs_compare
-from runs.forms import RunFilterForm
+from runs.filtersets import RunFilterSet
 from runs.selectors import runs_for_project
 from runs.views.common import can_edit, project_or_404
 
@@ -20,14 +20,10 @@ PAGE_SIZE = 25
 
 def _filtered_runs(request: HttpRequest, project):
     datasets = list(datasets_with_released_versions(project))
-    form = RunFilterForm(request.GET or None, datasets=datasets)
-    filters = form.cleaned_data if form.is_valid() else {}
-    runs = runs_for_project(
-        project,
-        status=filters.get("status") or None,
-        dataset_id=filters.get("dataset") or None,
-        search=filters.get("q") or None,
-    )
+    filterset = RunFilterSet(request.GET or None, runs_for_project(project), datasets=datasets)
+    form = filterset.form
+    # A bad value is a form error on the list (the API answers 400); the list is unfiltered.
+    runs = filterset.qs if filterset.is_valid() else runs_for_project(project)
     paginator = Paginator(runs, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -37,7 +33,7 @@ def _filtered_runs(request: HttpRequest, project):
         "datasets": datasets,
         "page": page,
         "runs": list(page.object_list),
-        "filtered": bool(filters and any(filters.values())),
+        "filtered": filterset.filtered,
         "query": query.urlencode(),
         "full_query": request.GET.urlencode(),
     }

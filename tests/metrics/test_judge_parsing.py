@@ -109,16 +109,16 @@ def test_anything_else_is_an_error_that_quotes_the_reply(content, problem):
 def test_the_quoted_reply_is_truncated_and_secrets_are_redacted():
     long_reply = "sk-live-123 " + "blah " * 500
     reading = read(long_reply, redact=("sk-live-123", ""))
-    assert "sk-live-123" not in reading.error and "[redacted]" in reading.error
+    assert "sk-live-123" not in reading.error and "********" in reading.error
     assert len(reading.error) < QUOTE_CHARS + 300
-    assert f"({len(long_reply.strip().replace('sk-live-123', '[redacted]'))} characters)" in (
+    assert f"({len(long_reply.strip().replace('sk-live-123', '********'))} characters)" in (
         reading.error
     )
 
 
 def test_secrets_are_redacted_from_the_reasoning_too():
     reading = read('{"score": 3, "reasoning": "my key is sk-live-123"}', redact=["sk-live-123"])
-    assert reading.score == 3.0 and reading.reasoning == "my key is [redacted]"
+    assert reading.score == 3.0 and reading.reasoning == "my key is ********"
 
 
 def test_the_range_comes_from_the_metric():

@@ -225,7 +225,8 @@ def test_both_api_dialects_report_the_partial_run_and_its_reason(
     assert run.status == RunStatus.PARTIALLY_SUCCEEDED
 
     dynamiq = api.get(f"/v1/evaluations/{run.id}").json()
-    assert dynamiq["status"] == "partially_succeeded"
+    # /v1 status takes seed 000's values only; the finer state is status_detail (issue 13).
+    assert (dynamiq["status"], dynamiq["status_detail"]) == ("succeeded", "partially_succeeded")
     assert dynamiq["error_description"] == run.error_description
     assert dynamiq["error_description"].startswith("Numeric closeness could not score 4 of 4")
     gradient = api.get(f"/v2/gen-ai/evaluation_runs/{run.id}").json()["evaluation_run"]

@@ -21,6 +21,7 @@ RUN_FIELDS = {
     "dataset_version",
     "mode",
     "status",
+    "status_detail",
     "phase",
     "pass_status",
     "star_metric",

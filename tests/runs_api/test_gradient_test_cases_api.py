@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from runs.models import EvaluationRun, EvaluationTestCase
@@ -51,7 +53,9 @@ def test_it_creates_and_retrieves_a_test_case(api, project, qa_version, owner):
     uuid = response.json()["test_case_uuid"]
 
     body = api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}").json()["evaluation_test_case"]
-    assert set(body) == CASE_FIELDS
+    # Never archived: archived_at has no value and is omitted, not null.
+    assert set(body) == CASE_FIELDS - {"archived_at"}
+    assert None not in body.values()
     assert body["name"] == "Regression" and body["version"] == 1 and body["total_runs"] == 0
     assert body["dataset_uuid"] == str(qa_version.dataset_id)
     assert body["dataset"]["row_count"] == 5 and body["dataset"]["has_ground_truth"] is True
@@ -60,7 +64,7 @@ def test_it_creates_and_retrieves_a_test_case(api, project, qa_version, owner):
         "metric_uuid": str(builtin("exact_match").id),
         "name": "Exact match",
         "success_threshold": 0.8,
-        "success_threshold_pct": None,
+        # success_threshold_pct: no value, omitted
     }
     assert body["workspace_uuid"] == str(project.id)
     assert body["created_by_user_email"] == owner.email
@@ -167,11 +171,16 @@ def test_running_a_test_case_starts_one_run_per_agent(
 
     again = api.post(
         "/v2/gen-ai/evaluation_runs",
-        {"test_case_uuid": uuid, "agent_uuids": [str(first.id)], "run_name": "nightly"},
+        {
+            "test_case_uuid": uuid,
+            "agent_uuids": [str(first.id)],
+            "agent_deployment_names": ["Agent B"],
+            "run_name": "nightly",
+        },
         format="json",
         HTTP_IDEMPOTENCY_KEY="nightly-1",
     )
-    assert again.json()["evaluation_run_uuids"] == [run_ids[0]]
+    assert again.json()["evaluation_run_uuids"] == run_ids
 
 
 @pytest.mark.parametrize(
@@ -215,3 +224,23 @@ def test_viewers_and_outsiders_cannot_run_test_cases(
         outsider_api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}/evaluation_runs").status_code
         == 404
     )
+
+
+def test_an_unknown_star_metric_is_reported_under_star_metric(api, project, qa_version):
+    exact = builtin("exact_match")
+    missing = str(uuid.uuid4())
+    response = api.post(
+        "/v2/gen-ai/evaluation_test_cases",
+        {
+            "name": "c",
+            "dataset_uuid": str(qa_version.dataset_id),
+            "metrics": [str(exact.id)],
+            "star_metric": {"metric_uuid": missing, "success_threshold": 0.5},
+        },
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert list(body["errors"]) == ["star_metric"] and missing in body["message"]
+    assert body["id"] == "bad_request"
+    assert not EvaluationTestCase.objects.exists()

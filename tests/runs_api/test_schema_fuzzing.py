@@ -30,6 +30,12 @@ OPERATIONS = [
     ("/v2/gen-ai/evaluation_test_cases/{test_case_uuid}", "get"),
     ("/v2/gen-ai/evaluation_test_cases/{test_case_uuid}", "put"),
     ("/v2/gen-ai/evaluation_test_cases/{evaluation_test_case_uuid}/evaluation_runs", "get"),
+    ("/v2/gen-ai/workspaces/{workspace_uuid}/evaluation_test_cases", "get"),
+    ("/v2/gen-ai/evaluation_datasets", "get"),
+    ("/v2/gen-ai/evaluation_datasets", "post"),
+    ("/v2/gen-ai/evaluation_datasets/file_upload_presigned_urls", "post"),
+    ("/v2/gen-ai/evaluation_datasets/{dataset_uuid}", "delete"),
+    ("/v2/gen-ai/evaluation_datasets/{dataset_uuid}/download_url", "get"),
 ]
 
 
@@ -71,7 +77,7 @@ def test_schemathesis_finds_no_server_error_in_the_runs_apis(api, finished_run):
                 "--max-time",
                 "45",
                 "--include-path-regex",
-                r"^/(v1/evaluations|v2/gen-ai/evaluation_(runs|test_cases))",
+                r"^/(v1/evaluations|v2/gen-ai/(evaluation_(runs|test_cases|datasets)|workspaces))",
                 "--seed",
                 "1",
                 "--report-dir",

@@ -252,7 +252,7 @@ def test_every_seed_curl_example_works_as_written(
 
             def finished() -> bool:
                 got = json.loads(curl(GET, base=base, key=key, fill=fill, cwd=tmp_path))
-                return got["status"] in ("succeeded", "partially_succeeded", "failed")
+                return got["status"] in ("succeeded", "failed", "canceled")
 
             wait_until(finished, timeout=120, interval=0.5, message=cluster.log()[-2000:])
             got = json.loads(curl(GET, base=base, key=key, fill=fill, cwd=tmp_path))
@@ -278,3 +278,69 @@ def test_every_seed_curl_example_works_as_written(
 
             assert curl(DELETE, base=base, key=key, fill=fill, cwd=tmp_path) == ""
             assert not EvaluationRun.objects.filter(pk=run["id"]).exists()
+
+
+SEED_STATUSES = {"pending", "running", "succeeded", "failed", "canceled"}
+
+
+def test_seed_000s_curl_sequence_works_literally_against_the_demo(tmp_path):
+    """Seed 000's create body as written, against the seeded demo: the demo agent takes the
+    optional ``context`` and "Answer correctness" takes questions, ground_truth_answers and
+    answers. Only the host and the ids are changed."""
+    from datasets.demo import QA_NAME
+    from datasets.models import Dataset
+    from projects.demo import seed_demo
+    from projects.services import api_key_create
+    from workflows.demo import PYTHON_NAME
+    from workflows.models import Workflow
+
+    project, _ = seed_demo()
+    user = project.memberships.get().user
+    _, key = api_key_create(user=user, name="seed 000")
+    dataset = Dataset.objects.get(project=project, name=QA_NAME)
+    version = dataset.versions.get(number=1)
+    workflow = Workflow.objects.get(project=project, name=PYTHON_NAME)
+    metric = builtin("answer_correctness")
+    fill = {
+        "<your-project-id>": str(project.id),
+        "<dataset-id>": str(dataset.id),
+        "<released-version-id>": str(version.id),
+        "<workflow-id>": str(workflow.id),
+        "<workflow-version-id>": str(workflow.latest_version().id),
+        "<metric-id>": str(metric.id),
+    }
+    with web_server() as base, qcluster() as cluster:
+        run = json.loads(curl(CREATE, base=base, key=key, fill=fill, cwd=tmp_path))
+        assert run.get("status") == "pending", run
+        fill["<evaluation-id>"] = run["id"]
+        listed = json.loads(curl(LIST, base=base, key=key, fill=fill, cwd=tmp_path))
+        assert run["id"] in [r["id"] for r in listed["data"]]
+        assert {r["status"] for r in listed["data"]} <= SEED_STATUSES
+
+        def finished() -> bool:
+            got = json.loads(curl(GET, base=base, key=key, fill=fill, cwd=tmp_path))
+            assert got["status"] in SEED_STATUSES, got["status"]
+            return got["status"] in ("succeeded", "failed", "canceled")
+
+        wait_until(finished, timeout=180, interval=0.5, message=cluster.log()[-2000:])
+        got = json.loads(curl(GET, base=base, key=key, fill=fill, cwd=tmp_path))
+        assert got["status"] == "succeeded" and got["status_detail"] == "succeeded"
+        assert got["progress"]["done"] == version.row_count
+
+        results = json.loads(curl(RESULTS, base=base, key=key, fill=fill, cwd=tmp_path))
+        scored = results["data"][0]["metrics"][0]
+        assert scored["error_description"] == "" and 0 <= scored["number_value"] <= 1
+        metrics = json.loads(curl(METRICS, base=base, key=key, fill=fill, cwd=tmp_path))
+        (summary,) = metrics["data"]
+        assert summary["metric_name"] == "Answer correctness" and summary["errors"] == 0
+        assert summary["count"] == version.row_count and summary["mean"] > 0.5
+
+        curl(DOWNLOAD, base=base, key=key, fill=fill, cwd=tmp_path)
+        saved = tmp_path / "rag-v2-vs-regression-set-results.json"
+        assert saved.exists(), list(tmp_path.iterdir())
+        assert len(json.loads(saved.read_text())["results"]) == version.row_count
+
+        rerun = json.loads(curl(RERUN, base=base, key=key, fill=fill, cwd=tmp_path))
+        assert rerun["message"] == "No failed tasks to rerun."
+        assert curl(DELETE, base=base, key=key, fill=fill, cwd=tmp_path) == ""
+        assert not EvaluationRun.objects.filter(pk=run["id"]).exists()

@@ -33,6 +33,7 @@ NOT_PROJECT_SCOPED = {
     "v2/gen-ai/evaluation_metrics",
     "v2/gen-ai/evaluation_runs",
     "v2/gen-ai/evaluation_test_cases",
+    "v2/gen-ai/evaluation_datasets",
     "api/schema/",
     "api/docs/",
 }
@@ -128,7 +129,7 @@ def test_another_projects_admin_sees_and_changes_nothing(world, project, outside
         for method in METHODS:
             response = _call(client, method, url, api=is_api)
             status = response.status_code
-            if status >= 500:
+            if status >= 500 and route != "healthz":  # 503: no worker beats
                 problems.append(f"{method.upper()} {route}: {status}")
             body = b"".join(response.streaming_content) if response.streaming else response.content
             if MARK.encode() in body:
@@ -152,7 +153,7 @@ def test_a_viewer_reads_but_changes_nothing(world, project, viewer):
                 continue
             response = _call(client, method, url, api=is_api)
             status = response.status_code
-            if status >= 500:
+            if status >= 500 and route != "healthz":  # 503: no worker beats
                 problems.append(f"{method.upper()} {route}: {status}")
             acts = is_api or ACTION.search(route)
             if method in WRITES and acts and 200 <= status < 400:

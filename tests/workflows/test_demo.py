@@ -49,3 +49,49 @@ def test_the_demo_http_workflow_calls_the_app_itself(live_server, settings):
     assert result.error is None, result.error
     assert "2.4 GHz" in result.outputs["answer"]
     assert result.input_tokens and result.chunks and len(result.spans) == 2
+
+
+def test_the_demo_agent_takes_an_optional_context(client):
+    passage = "The Acme Orbit ships with a blue charging dock."
+    response = client.post(
+        "/demo-agent/answer",
+        json.dumps({"question": "What colour is the Orbit charging dock?", "context": passage}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["answer"] == passage
+    assert body["chunks"][0]["source_name"] == "Provided context"
+    bad = client.post(
+        "/demo-agent/answer",
+        json.dumps({"question": "Hi?", "context": 3}),
+        content_type="application/json",
+    )
+    assert bad.status_code == 400
+
+
+def test_the_demo_registrations_declare_context_optional(db):
+    project, _ = seed_demo()
+    for workflow in Workflow.objects.filter(project=project):
+        inputs = {i["name"]: i for i in workflow.latest_version().inputs}
+        assert inputs["question"]["required"] is True
+        assert inputs["context"]["required"] is False
+
+
+def test_an_older_demo_seed_gets_a_version_with_context(db):
+    from workflows import demo as workflow_demo
+    from workflows import services
+
+    project, _ = seed_demo()
+    workflow = Workflow.objects.get(project=project, name=PYTHON_NAME)
+    user = project.memberships.get().user
+    services.workflow_version_create(
+        workflow=workflow,
+        user=user,
+        config=workflow.latest_version().config,
+        inputs=[workflow_demo.INPUTS[0]],
+        outputs=workflow_demo.OUTPUTS,
+    )
+    assert "context" not in workflow.latest_version().input_names()
+    seed_demo()
+    assert "context" in workflow.latest_version().input_names()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import Throttled
@@ -9,10 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalsite.api import project_from_request as _project
+from evalsite.filters import filtered_or_400
 from evalsite.outbound.interactive import TryRateLimited
 from projects.models import Role
 from workflows import selectors, services
 from workflows.api import serializers as s
+from workflows.filtersets import WorkflowFilterSet
+from workflows.models import WorkflowKind
 
 PROJECT_PARAM = OpenApiParameter("project_id", str, required=True, description="Project UUID.")
 TAGS = ["workflows"]
@@ -25,13 +29,20 @@ def _workflow_out(workflow) -> dict:
 class WorkflowListApi(APIView):
     @extend_schema(
         operation_id="workflows_list",
-        parameters=[PROJECT_PARAM],
+        parameters=[
+            PROJECT_PARAM,
+            OpenApiParameter("search", OpenApiTypes.STR, description="Text in the name."),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=list(WorkflowKind.values)),
+        ],
         responses=s.WorkflowListOut,
         tags=TAGS,
     )
     def get(self, request):
         project = _project(request)
-        workflows = list(selectors.workflows_for_project(project).select_related("created_by"))
+        filterset = WorkflowFilterSet(
+            request.query_params, selectors.workflows_for_project(project)
+        )
+        workflows = list(filtered_or_400(filterset).select_related("created_by"))
         latest = selectors.latest_versions(workflows)
         data = s.WorkflowOut(workflows, many=True, context={"latest": latest}).data
         return Response({"data": data})
