@@ -11,7 +11,7 @@ export SECRET_KEY="${SECRET_KEY:-evalsite-benchmarks-only}"
 # the fake agents and judges on 127.0.0.1.
 export EVALSITE_ENCRYPTION_KEY="${EVALSITE_ENCRYPTION_KEY:-YmVuY2htYXJrcy1vbmx5LW5vdC1hLXNlY3JldC0xMjM=}"
 export EVALSITE_ALLOW_LOOPBACK="${EVALSITE_ALLOW_LOOPBACK:-1}"
-for bench in bench_metrics bench_workflows bench_datasets bench_runs bench_e2e bench_results_table bench_api; do
+for bench in bench_metrics bench_workflows bench_datasets bench_runs bench_e2e bench_results_table bench_api bench_ingest; do
   echo
   echo "=============== $bench (${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) ==============="
   "$PY" "benchmarks/$bench.py"

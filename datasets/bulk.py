@@ -35,10 +35,12 @@ class ItemWriter:
         self.pending: list[tuple] = []
         self.written = 0
 
-    def add(self, position: int, json_text: str) -> None:
-        self.pending.append((_uuid_param(uuid.uuid4()), self.version_param, position, json_text))
+    def add(self, position: int, json_text: str) -> uuid.UUID:
+        item_id = uuid.uuid4()
+        self.pending.append((_uuid_param(item_id), self.version_param, position, json_text))
         if len(self.pending) >= self.batch_size:
             self.flush()
+        return item_id
 
     def flush(self) -> None:
         if not self.pending:

@@ -192,20 +192,22 @@ def version_release(*, version: DatasetVersion, user=None) -> DatasetVersion:
 # Items ------------------------------------------------------------------------------------
 
 
-def _append(version: DatasetVersion, encoded: list[tuple[dict, str]]) -> None:
+def _append(version: DatasetVersion, encoded: list[tuple[dict, str]]) -> list:
     if version.row_count + len(encoded) > conf.max_rows():
         raise ValidationError({"items": [f"A version holds at most {conf.max_rows()} rows."]})
     top = DatasetItem.objects.filter(version=version).aggregate(top=Max("position"))["top"]
     start = -1 if top is None else top
     writer = bulk.ItemWriter(version.pk, batch_size=conf.IMPORT_BATCH_SIZE)
     columns = ColumnSet(version.columns)
+    ids = []
     for offset, (data, text) in enumerate(encoded, start=1):
         columns.add_row(data)
-        writer.add(start + offset, text)
+        ids.append(writer.add(start + offset, text))
     writer.flush()
     version.columns = columns.as_list()
     version.row_count += len(encoded)
     version.save(update_fields=["columns", "row_count"])
+    return ids
 
 
 @transaction.atomic
@@ -218,6 +220,39 @@ def items_add(*, version: DatasetVersion, rows: list) -> int:
     _append(version, encoded)
     _touch(version.dataset)
     return len(encoded)
+
+
+@transaction.atomic
+def items_append(*, version: DatasetVersion, rows: list) -> list:
+    """``items_add`` that returns the new rows' ids, in the order of ``rows``."""
+    version = _locked_draft(version)
+    if not isinstance(rows, list) or not rows:
+        raise ValidationError({"items": ["Send a non-empty list of rows."]})
+    ids = _append(version, [(row, _encode_row(row, where="items")) for row in rows])
+    _touch(version.dataset)
+    return ids
+
+
+@transaction.atomic
+def items_replace(*, version: DatasetVersion, data_by_id: dict) -> int:
+    """Replace the data of several rows of one draft at once (item id -> new row)."""
+    version = _locked_draft(version)
+    if not data_by_id:
+        return 0
+    for data in data_by_id.values():
+        _encode_row(data, where="data")
+    items = list(DatasetItem.objects.filter(version=version, pk__in=list(data_by_id)))
+    if len(items) != len(data_by_id):
+        raise ValidationError({"item_ids": ["Some of those rows are not in this version."]})
+    columns = ColumnSet(version.columns)
+    for item in items:
+        item.data = data_by_id[item.pk]
+        columns.add_row(item.data)
+    DatasetItem.objects.bulk_update(items, ["data"], batch_size=conf.IMPORT_BATCH_SIZE // 10)
+    version.columns = columns.as_list()
+    version.save(update_fields=["columns"])
+    _touch(version.dataset)
+    return len(items)
 
 
 @transaction.atomic
@@ -349,6 +384,8 @@ __all__ = [
     "item_delete",
     "item_update",
     "items_add",
+    "items_append",
+    "items_replace",
     "items_delete",
     "version_create_draft",
     "version_delete",

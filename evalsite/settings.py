@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "workflows",
     "metrics",
     "runs",
+    "traces",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -300,3 +302,8 @@ EVALSITE_PYTHON_WORKFLOWS = env_list(
     "EVALSITE_PYTHON_WORKFLOWS", ["workflows.demo_agent.answer_question"]
 )
 EVALSITE_CUSTOM_METRICS = env_list("EVALSITE_CUSTOM_METRICS", [])
+# Webhook deliveries: attempts per event, the first retry's delay (doubling each time, at
+# most an hour; django-q2's scheduler fires them within ~30 s of their time), request timeout.
+EVALSITE_WEBHOOK_MAX_ATTEMPTS = env_int("EVALSITE_WEBHOOK_MAX_ATTEMPTS", 5)
+EVALSITE_WEBHOOK_BACKOFF_SECONDS = env_int("EVALSITE_WEBHOOK_BACKOFF_SECONDS", 30)
+EVALSITE_WEBHOOK_TIMEOUT_SECONDS = env_int("EVALSITE_WEBHOOK_TIMEOUT_SECONDS", 10)

@@ -13,6 +13,7 @@ project_areas = [
     path("datasets/", include("datasets.urls")),
     path("workflows/", include("workflows.urls")),
     path("metrics/", include("metrics.urls")),
+    path("settings/webhooks/", include("webhooks.urls")),
 ]
 
 api_v1 = [
@@ -42,6 +43,7 @@ urlpatterns = [
     path("v1/", include(api_v1)),
     path("v2/gen-ai/", include("metrics.api.gradient_urls")),
     path("v2/gen-ai/", include("runs.api.gradient_urls")),
+    path("otlp/", include("traces.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

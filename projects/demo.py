@@ -17,7 +17,7 @@ from projects.models import Membership, Project, Role
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"  # noqa: S105 - a documented local demo login
 DEMO_PROJECT_SLUG = "demo"
-APP_SEEDERS = ["datasets.demo", "workflows.demo", "metrics.demo", "runs.demo"]
+APP_SEEDERS = ["datasets.demo", "workflows.demo", "metrics.demo", "runs.demo", "traces.demo"]
 
 
 def seed_demo() -> tuple[Project, list[str]]:

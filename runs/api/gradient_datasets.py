@@ -113,7 +113,7 @@ class FileUploadIn(serializers.Serializer):
     stored_object_key = serializers.CharField(max_length=2000)
 
 
-class DatasetCreateIn(serializers.Serializer):
+class EvaluationDatasetCreateIn(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     file_upload_dataset = FileUploadIn()
     dataset_type = serializers.CharField(required=False, max_length=64)
@@ -153,12 +153,12 @@ class EvaluationDatasetListApi(APIView):
     @extend_schema(
         tags=TAGS,
         operation_id="gradient_evaluation_datasets_create",
-        request=DatasetCreateIn,
+        request=EvaluationDatasetCreateIn,
         responses=OpenApiTypes.OBJECT,
         description="Name an uploaded file's dataset and release its version 1.",
     )
     def post(self, request):
-        data = validated(DatasetCreateIn, request.data)
+        data = validated(EvaluationDatasetCreateIn, request.data)
         upload = data["file_upload_dataset"]
         try:
             token = signing.loads(

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from runs.api import dynamiq as views
+from runs.api.compare import EvaluationCompareApi
 
 run = "evaluations/<str:evaluation_id>"
 
@@ -18,4 +19,5 @@ urlpatterns = [
     path(f"{run}/metrics", views.EvaluationMetricsApi.as_view(), name="api-evaluation-metrics"),
     path(f"{run}/rerun", views.EvaluationRerunApi.as_view(), name="api-evaluation-rerun"),
     path(f"{run}/cancel", views.EvaluationCancelApi.as_view(), name="api-evaluation-cancel"),
+    path(f"{run}/compare", EvaluationCompareApi.as_view(), name="api-evaluation-compare"),
 ]

@@ -23,6 +23,7 @@ from runs.models import (
     RunTask,
     TaskStatus,
 )
+from runs.signals import run_finished
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ def try_finish(run_id) -> bool:
         )
     if changed:
         log.info("run %s finished: %s %s", run_id, status, counts)
+        run_finished.send(sender=EvaluationRun, run_id=run_id, status=status)
         sql.refresh_planner_statistics(RunTask, MetricResult, rows=sum(counts.values()))
     return bool(changed)
 

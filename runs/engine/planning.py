@@ -10,6 +10,7 @@ from datasets.models import DatasetItem
 from runs.engine import conf, sql
 from runs.engine.enqueue import enqueue_drainers
 from runs.models import EvaluationRun, RunEntry, RunStatus, RunTask
+from runs.signals import run_finished
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,9 @@ def plan_run(run_id, *, inline_drainer: bool = False) -> bool:
             EvaluationRun.objects.start(run.id, mode=run.mode, total_tasks=total)
     except Exception as exc:
         log.exception("run %s: planning failed", run_id)
-        EvaluationRun.objects.fail(run_id, error=f"Planning failed: {type(exc).__name__}: {exc}")
+        error = f"Planning failed: {type(exc).__name__}: {exc}"
+        if EvaluationRun.objects.fail(run_id, error=error):
+            run_finished.send(sender=EvaluationRun, run_id=run_id, status=RunStatus.FAILED)
         return False
     log.info("run %s: planned %d task(s)", run_id, total)
     sql.refresh_planner_statistics(RunTask, rows=total)

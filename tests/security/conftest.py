@@ -45,7 +45,13 @@ def world(project, owner):
         metrics=[str(builtin("exact_match").id)],
     )
     key, _ = api_key_create(user=owner, name=f"key {MARK}")
+    from webhooks.services import endpoint_create
+
+    endpoint, _ = endpoint_create(
+        project=project, user=owner, url="http://127.0.0.1:9/hook", events=["run.finished"]
+    )
     return {
+        "endpoint_id": endpoint.id,
         "project_id": project.id,
         "run_id": run.id,
         "evaluation_id": run.id,

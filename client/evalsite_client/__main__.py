@@ -1,0 +1,3 @@
+from evalsite_client.cli import main
+
+raise SystemExit(main())

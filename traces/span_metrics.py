@@ -1,0 +1,214 @@
+"""Span-level checks over stored trace spans (the dicts ``traces.mapping`` writes).
+
+Pure functions, not yet wired into the engine: each takes one span and returns a
+``MetricOutcome`` (1.0 pass / 0.0 fail with reasoning, or an ``error_description`` when the
+span cannot be judged — never a made-up score). ``spans_of_type`` picks a row's spans of one
+type and ``summarize`` aggregates per-span outcomes into the row/run-level figures (mean and
+share failing) the span-level results need.
+
+- ``tool_call_succeeded``: the tool span did not end in error.
+- ``tool_arguments_valid_json``: the arguments the model produced parse as JSON (an object,
+  unless ``require_object=False``).
+- ``tool_arguments_match_schema``: they validate against a JSON Schema, one for all tools or
+  one per tool name.
+- ``llm_latency_under``: the LLM span took at most ``max_ms``.
+- ``llm_tokens_under``: its input / output / total tokens are within the given limits.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from metrics.scoring import MetricOutcome
+from traces.mapping import SPAN_LLM, SPAN_RETRIEVER, SPAN_TOOL, SPAN_UNKNOWN
+
+SPAN_TYPES = (SPAN_LLM, SPAN_RETRIEVER, SPAN_TOOL, SPAN_UNKNOWN)
+
+
+def _binary(ok: bool, reasoning: str, **details) -> MetricOutcome:
+    return MetricOutcome(number_value=1.0 if ok else 0.0, reasoning=reasoning, details=details)
+
+
+def _wrong_type(span, expected: str) -> MetricOutcome | None:
+    if not isinstance(span, dict):
+        return MetricOutcome.error("The span is not an object.")
+    if span.get("type") != expected:
+        return MetricOutcome.error(
+            f"Span {span.get('name', '')!r} is {span.get('type') or 'untyped'}, not {expected}."
+        )
+    return None
+
+
+def spans_of_type(row: dict, span_type: str) -> list[dict]:
+    """The spans of ``span_type`` in a trace-shaped row (or in its ``trace``), in order."""
+    if span_type not in SPAN_TYPES:
+        raise ValueError(f"Unknown span type {span_type!r}; use one of {', '.join(SPAN_TYPES)}.")
+    trace = row.get("trace", row) if isinstance(row, dict) else None
+    spans = trace.get("spans") if isinstance(trace, dict) else trace
+    if not isinstance(spans, list):
+        return []
+    return [s for s in spans if isinstance(s, dict) and s.get("type") == span_type]
+
+
+# Tools -----------------------------------------------------------------------------------
+
+
+def tool_call_succeeded(span: dict) -> MetricOutcome:
+    wrong = _wrong_type(span, SPAN_TOOL)
+    if wrong:
+        return wrong
+    name = (span.get("tool") or {}).get("name") or span.get("name", "")
+    if span.get("status") == "error":
+        return _binary(False, f"Tool {name} failed: {span.get('error') or 'error status'}.")
+    return _binary(True, f"Tool {name} succeeded.")
+
+
+def _arguments(span: dict):
+    """(raw arguments, None) or (None, an error outcome)."""
+    tool = span.get("tool") if isinstance(span.get("tool"), dict) else {}
+    raw = tool.get("arguments")
+    if raw is None:
+        return None, MetricOutcome.error(
+            f"Tool span {span.get('name', '')!r} carries no arguments "
+            "(gen_ai.tool.call.arguments, tool.parameters or input.value)."
+        )
+    return raw, None
+
+
+def _parse_arguments(raw) -> tuple[object, str | None]:
+    if not isinstance(raw, str):
+        return raw, None
+    try:
+        return json.loads(raw), None
+    except json.JSONDecodeError as exc:
+        return None, f"The arguments are not valid JSON: {exc.msg} at column {exc.colno}."
+
+
+def tool_arguments_valid_json(span: dict, *, require_object: bool = True) -> MetricOutcome:
+    wrong = _wrong_type(span, SPAN_TOOL)
+    if wrong:
+        return wrong
+    raw, missing = _arguments(span)
+    if missing:
+        return missing
+    value, problem = _parse_arguments(raw)
+    if problem:
+        return _binary(False, problem)
+    if require_object and not isinstance(value, dict):
+        return _binary(False, f"The arguments are JSON but not an object ({type(value).__name__}).")
+    return _binary(True, "The arguments are valid JSON.")
+
+
+def check_schema(schema) -> str | None:
+    """Why ``schema`` is not a usable JSON Schema, or None."""
+    if not isinstance(schema, dict | bool):
+        return "A JSON Schema must be an object."
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"Invalid JSON Schema: {exc.message}"
+    return None
+
+
+def tool_arguments_match_schema(
+    span: dict, *, schema=None, schemas_by_tool: dict | None = None
+) -> MetricOutcome:
+    """``schemas_by_tool`` (tool name -> schema) wins over ``schema`` for the tools it names."""
+    wrong = _wrong_type(span, SPAN_TOOL)
+    if wrong:
+        return wrong
+    name = (span.get("tool") or {}).get("name") or span.get("name", "")
+    chosen = (schemas_by_tool or {}).get(name, schema)
+    if chosen is None:
+        return MetricOutcome.error(f"No JSON Schema for tool {name}.")
+    problem = check_schema(chosen)
+    if problem:
+        return MetricOutcome.error(problem)
+    raw, missing = _arguments(span)
+    if missing:
+        return missing
+    value, problem = _parse_arguments(raw)
+    if problem:
+        return _binary(False, problem)
+    validator = jsonschema.validators.validator_for(chosen)(chosen)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return _binary(True, f"The arguments of {name} match the schema.")
+    where = "/".join(str(part) for part in error.absolute_path) or "(root)"
+    return _binary(False, f"{where}: {error.message}")
+
+
+# LLM calls -------------------------------------------------------------------------------
+
+
+def llm_latency_under(span: dict, *, max_ms: float) -> MetricOutcome:
+    if max_ms is None or max_ms < 0:
+        raise ValueError("max_ms must be a non-negative number of milliseconds.")
+    wrong = _wrong_type(span, SPAN_LLM)
+    if wrong:
+        return wrong
+    latency = span.get("latency_ms")
+    if not isinstance(latency, int | float) or isinstance(latency, bool):
+        return MetricOutcome.error(f"Span {span.get('name', '')!r} has no latency.")
+    return _binary(latency <= max_ms, f"{latency:g} ms (limit {max_ms:g} ms).", latency_ms=latency)
+
+
+def llm_tokens_under(
+    span: dict,
+    *,
+    max_input_tokens: int | None = None,
+    max_output_tokens: int | None = None,
+    max_total_tokens: int | None = None,
+) -> MetricOutcome:
+    limits = {
+        "input": max_input_tokens,
+        "output": max_output_tokens,
+        "total": max_total_tokens,
+    }
+    if all(limit is None for limit in limits.values()):
+        raise ValueError(
+            "Set at least one of max_input_tokens, max_output_tokens, max_total_tokens."
+        )
+    wrong = _wrong_type(span, SPAN_LLM)
+    if wrong:
+        return wrong
+    counts = {"input": span.get("input_tokens"), "output": span.get("output_tokens")}
+    if counts["input"] is not None and counts["output"] is not None:
+        counts["total"] = counts["input"] + counts["output"]
+    else:
+        counts["total"] = None
+    over, parts = [], []
+    for kind, limit in limits.items():
+        if limit is None:
+            continue
+        count = counts[kind]
+        if count is None:
+            return MetricOutcome.error(
+                f"Span {span.get('name', '')!r} does not report its {kind} tokens."
+            )
+        parts.append(f"{kind} {count} (limit {limit})")
+        if count > limit:
+            over.append(kind)
+    reasoning = "; ".join(parts) + (f"; over: {', '.join(over)}." if over else ".")
+    return _binary(not over, reasoning, **{f"{k}_tokens": v for k, v in counts.items()})
+
+
+# Aggregation -----------------------------------------------------------------------------
+
+
+def summarize(outcomes: list[MetricOutcome], *, pass_threshold: float = 1.0) -> dict:
+    """Mean of the scored spans and the share of them below ``pass_threshold``; errors are
+    counted apart and left out of both."""
+    values = [o.number_value for o in outcomes if not o.is_error and o.number_value is not None]
+    errors = sum(1 for o in outcomes if o.is_error)
+    failing = sum(1 for value in values if value < pass_threshold)
+    return {
+        "spans": len(outcomes),
+        "scored": len(values),
+        "errors": errors,
+        "mean": sum(values) / len(values) if values else None,
+        "failing": failing,
+        "failing_share": failing / len(values) if values else None,
+    }
