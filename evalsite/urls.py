@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from evalsite.health import healthz
@@ -27,6 +30,10 @@ api_v1 = [
 urlpatterns = [
     path("", project_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path(
+        "favicon.ico",
+        login_not_required(RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    ),
     path("demo-agent/answer", demo_agent_endpoint, name="demo_agent_answer"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

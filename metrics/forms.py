@@ -12,9 +12,43 @@ from django.core.exceptions import ValidationError
 from evalsite import safe_json
 from metrics.models import MetricCategory, MetricType, MetricValueType, MetricVersion
 from metrics.params import Param
-from metrics.registry import Implementation
+from metrics.registry import Implementation, implementations
 
 DEFAULT_CHOICE = ("", "Default for the implementation")
+JUDGE_KEY = "llm_judge"
+# How the judge form lays out its parameters (anything not listed goes under "Other").
+JUDGE_SECTIONS = (
+    ("Rubric", ("preset", "prompt", "criteria", "steps")),
+    ("Judge model", ("base_url", "model", "api_key", "temperature", "timeout_s", "max_retries")),
+    ("Score scale", ("score_min", "score_max")),
+)
+
+
+def implementation_groups() -> list[tuple[str, list[dict]]]:
+    """The picker's options: every implementation as plain data (name, key, description),
+    grouped by category label in the catalogue's category order.
+
+    Plain dicts, not the classes: a template calls anything callable, so a class would be
+    instantiated (and fail) instead of having its attributes read.
+    """
+    labels = dict(MetricCategory.choices)
+    order = [value for value, _ in MetricCategory.choices]
+    groups: dict[str, list[dict]] = {}
+    for impl in implementations().values():
+        groups.setdefault(impl.category, []).append(
+            {
+                "key": impl.key,
+                "label": impl.label or impl.key,
+                "description": impl.description,
+                "is_judge": impl.key == JUDGE_KEY,
+            }
+        )
+    return [
+        (labels.get(category, category), sorted(items, key=lambda i: i["label"].lower()))
+        for category, items in sorted(
+            groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)
+        )
+    ]
 
 
 def _param_field(spec: Param) -> forms.Field:
@@ -117,6 +151,27 @@ class MetricForm(forms.Form):
 
     def param_fields(self):
         return [self[f"param_{spec.name}"] for spec in self.implementation.params]
+
+    @property
+    def is_judge(self) -> bool:
+        return self.implementation.key == JUDGE_KEY
+
+    def param_sections(self) -> list[tuple[str, list]]:
+        """``(heading, bound fields)``: one "Parameters" section, or the judge's sections."""
+        fields = self.param_fields()
+        if not self.is_judge:
+            return [("Parameters", fields)] if fields else []
+        by_name = {f.name.removeprefix("param_"): f for f in fields}
+        sections, placed = [], set()
+        for title, names in JUDGE_SECTIONS:
+            chosen = [by_name[n] for n in names if n in by_name]
+            placed.update(names)
+            if chosen:
+                sections.append((title, chosen))
+        rest = [f for n, f in by_name.items() if n not in placed]
+        if rest:
+            sections.append(("Other", rest))
+        return sections
 
     def metadata(self) -> dict:
         data = self.cleaned_data

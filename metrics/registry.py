@@ -178,6 +178,8 @@ def as_number(inputs: dict, name: str) -> float:
 class Implementation:
     """Base class: subclasses set the class attributes and implement ``score``."""
 
+    # Templates read the class's attributes; without this they would call (instantiate) it.
+    do_not_call_in_templates: ClassVar[bool] = True
     key: ClassVar[str] = ""
     label: ClassVar[str] = ""
     description: ClassVar[str] = ""

@@ -289,6 +289,34 @@ def metric_try(*, version: MetricVersion, inputs: Any, user) -> MetricOutcome:
         return scorer.score(inputs)
 
 
+def metric_try_definition(
+    *,
+    project: Project,
+    implementation: str,
+    params: dict | None,
+    inputs: list | None,
+    sample: Any,
+    user,
+    value_type: str | None = None,
+    range_min: float | None = None,
+    range_max: float | None = None,
+) -> MetricOutcome:
+    """Score ``sample`` with a definition that is not saved yet (the builder's Try it): the
+    same validation as ``metric_create``, then ``metric_try`` on an unsaved version."""
+    impl = get_implementation(implementation)
+    clean_params, clean_inputs = impl.clean(params or {}, inputs)
+    values, errors = _value_settings(
+        impl, clean_params, value_type=value_type, range_min=range_min, range_max=range_max
+    )
+    if errors:
+        raise ValidationError(errors)
+    metric = Metric(project=project, name="(unsaved)", **values)
+    version = MetricVersion(
+        metric=metric, number=0, implementation=impl.key, params=clean_params, inputs=clean_inputs
+    )
+    return metric_try(version=version, inputs=sample, user=user)
+
+
 @transaction.atomic
 def metric_revise(
     *,

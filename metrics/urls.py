@@ -6,6 +6,7 @@ app_name = "metrics"
 urlpatterns = [
     path("", views.metric_list, name="list"),
     path("new/", views.metric_create, name="create"),
+    path("new/try/", views.metric_try_draft, name="try_draft"),
     path("prompt-variables/", views.prompt_variables, name="prompt_variables"),
     path("<uuid:metric_id>/", views.metric_detail, name="detail"),
     path("<uuid:metric_id>/edit/", views.metric_edit, name="edit"),

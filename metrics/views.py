@@ -13,10 +13,10 @@ from evalsite.filters import filter_errors
 from evalsite.outbound.interactive import TryRateLimited
 from metrics import selectors, services
 from metrics.filtersets import MetricFilterSet
-from metrics.forms import MetricForm, TryForm, _initial_param
+from metrics.forms import MetricForm, TryForm, _initial_param, implementation_groups, parse_inputs
 from metrics.judge import BUILTIN_VARIABLES, PRESETS, template_variables
-from metrics.models import MetricCategory, MetricType
-from metrics.registry import get_implementation, implementations
+from metrics.models import MetricCategory, MetricType, MetricVersion
+from metrics.registry import get_implementation
 from projects.access import can, project_for_user
 from projects.models import Role
 
@@ -62,9 +62,37 @@ def metric_list(request, project_id):
     )
 
 
+def _try_inputs(form, implementation) -> list[dict]:
+    """The inputs the Try it panel asks for: fixed by the implementation, or as the author
+    declared them so far (a judge preset's own inputs when none are declared)."""
+    if not implementation.user_inputs:
+        return [dict(item) for item in implementation.inputs]
+    declared = parse_inputs(form["inputs"].value() or "") if "inputs" in form.fields else []
+    if declared:
+        return declared
+    preset = form["param_preset"].value() if "param_preset" in form.fields else None
+    if preset in PRESETS:
+        return [dict(item) for item in PRESETS[preset]["inputs"]]
+    prompt = form["param_prompt"].value() if "param_prompt" in form.fields else ""
+    return [
+        {"name": v, "description": "", "required": True}
+        for v in template_variables(prompt or "")
+        if v not in BUILTIN_VARIABLES
+    ]
+
+
+def _try_form(form, implementation, data=None) -> TryForm:
+    draft = MetricVersion(
+        implementation=implementation.key, inputs=_try_inputs(form, implementation)
+    )
+    return TryForm(data, version=draft)
+
+
 def _form_context(project, form, implementation, *, metric=None) -> dict:
     prompt = form["param_prompt"].value() if "param_prompt" in form.fields else ""
     return {
+        "try_form": _try_form(form, implementation),
+        "live_try": not implementation.is_async,
         "prompt_variables": [
             v for v in template_variables(prompt or "") if v not in BUILTIN_VARIABLES
         ],
@@ -72,7 +100,7 @@ def _form_context(project, form, implementation, *, metric=None) -> dict:
         "form": form,
         "metric": metric,
         "implementation": implementation,
-        "implementations": sorted(implementations().values(), key=lambda c: c.label),
+        "implementation_groups": implementation_groups(),
         "presets": PRESETS,
         "builtin_variables": BUILTIN_VARIABLES,
     }
@@ -109,6 +137,50 @@ def metric_create(request, project_id):
     if request.htmx and request.method == "GET" and request.htmx.target == "metric-form":
         template += "#metric-form"
     return render(request, template, _form_context(project, form, implementation))
+
+
+@require_POST
+def metric_try_draft(request, project_id):
+    """Try it on the builder: score the sample inputs with the definition as it stands in
+    the form, unsaved. Definition problems are shown instead of a score."""
+    project = project_for_user(request.user, project_id, role=Role.EDITOR)
+    implementation = _implementation(request.POST.get("implementation", "exact_match"))
+    form = MetricForm(request.POST, implementation=implementation)
+    form.fields["name"].required = False
+    try_form = _try_form(form, implementation, request.POST)
+    if request.htmx and request.GET.get("panel"):
+        # The declared inputs (or the judge's prompt or preset) changed: new sample fields.
+        context = _form_context(project, form, implementation)
+        context["try_form"] = try_form
+        return render(request, "metrics/form.html#try-panel", context)
+    outcome, error = None, None
+    if not form.is_valid() or not try_form.is_valid():
+        error = " ".join(m for errors in form.errors.values() for m in errors)
+    else:
+        try:
+            outcome = services.metric_try_definition(
+                project=project,
+                implementation=implementation.key,
+                params=form.params(),
+                inputs=form.inputs(),
+                sample=try_form.inputs(),
+                user=request.user,
+                **form.value_settings(),
+            )
+        except TryRateLimited as exc:
+            error = exc.message
+        except ValidationError as exc:
+            error = " ".join(
+                f"{key}: {m}" if key not in ("__all__", "inputs") else m
+                for key, messages in exc.message_dict.items()
+                for m in messages
+            )
+    context = {"outcome": outcome, "try_error": error, "result_id": "draft-try-result"}
+    if request.htmx:
+        return render(request, "metrics/detail.html#try-result", context)
+    context.update(_form_context(project, form, implementation))
+    context["try_form"] = try_form
+    return render(request, "metrics/form.html", context)
 
 
 @require_http_methods(["GET", "POST"])

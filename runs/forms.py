@@ -64,7 +64,8 @@ class SheetState:
 
     @classmethod
     def initial(cls) -> SheetState:
-        return cls(token=uuid.uuid4().hex, agents=[AgentRow()], metrics=[MetricRow()])
+        # No empty pre-filled slots: "Add agent" / "Add metric" add the first ones.
+        return cls(token=uuid.uuid4().hex)
 
     @classmethod
     def from_data(cls, data) -> SheetState:
@@ -106,10 +107,14 @@ class SheetState:
 
     def apply(self, action: str) -> None:
         """Add or remove an agent or metric row (the sheet's buttons)."""
+        # A click while the last slot is still empty focuses that slot instead of adding a
+        # second blank one (which Start would then refuse).
         if action == "add_agent" and len(self.agents) < MAX_ROWS:
-            self.agents.append(AgentRow())
+            if not self.agents or self.agents[-1].workflow_id:
+                self.agents.append(AgentRow())
         elif action == "add_metric" and len(self.metrics) < MAX_ROWS:
-            self.metrics.append(MetricRow())
+            if not self.metrics or self.metrics[-1].metric_id:
+                self.metrics.append(MetricRow())
         elif action.startswith("remove_agent:"):
             index = action.split(":", 1)[1]
             if index.isdigit() and int(index) < len(self.agents):

@@ -351,6 +351,7 @@ class RunEntry(models.Model):
     input_selector = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name_plural = "run entries"
         ordering = ["run_id", "position"]
         constraints = [
             models.UniqueConstraint(fields=["run", "position"], name="run_entry_position")

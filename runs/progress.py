@@ -20,11 +20,15 @@ def run_progress(run: EvaluationRun) -> dict:
     total = run.total_tasks
     rate = None
     eta_seconds = None
-    if run.started_at and done:
-        end = run.finished_at or timezone.now()
-        elapsed = max((end - run.started_at).total_seconds(), 0.001)
+    duration_seconds = None
+    if run.started_at and run.finished_at and not run.is_active:
+        # A finished run shows how long it took, not a rate: after a rerun the span from
+        # the first start includes the idle time between the passes (0.4 rows/s).
+        duration_seconds = max((run.finished_at - run.started_at).total_seconds(), 0.0)
+    elif run.started_at and done:
+        elapsed = max((timezone.now() - run.started_at).total_seconds(), 0.001)
         rate = done / elapsed
-        if run.is_active and total > done:
+        if total > done:
             eta_seconds = (total - done) / rate
     return {
         "done": done,
@@ -36,6 +40,8 @@ def run_progress(run: EvaluationRun) -> dict:
         "failed_percent": round(100 * run.failed_tasks / total, 1) if total else 0.0,
         "rate": rate,
         "eta_seconds": eta_seconds,
+        "duration_seconds": duration_seconds,
+        "planned": total > 0,
     }
 
 

@@ -85,6 +85,14 @@ class ResultsPage:
     after: str | None
     next_after: str | None
     limit: int
+    total: int | None = None  # rows matching the filters (with ``count=True``)
+    offset: int | None = None  # where an OFFSET page started (a jump to page N)
+
+    @property
+    def page_count(self) -> int | None:
+        if self.total is None:
+            return None
+        return max(1, math.ceil(self.total / self.limit))
 
     @property
     def has_more(self) -> bool:
@@ -215,8 +223,16 @@ def _cursor_error() -> ValidationError:
     return ValidationError({"after": ["Not a valid page cursor; start from the first page."]})
 
 
-def _page_by_position(run, entry_id, filters, descending, after, limit):
+def _page_by_position(run, entry_id, filters, descending, after, limit, offset=0):
     tasks = _filter_tasks(run, RunTask.objects.filter(run=run, entry_id=entry_id), filters)
+    if offset and not after:
+        order = "-position" if descending else "position"
+        positions = list(
+            tasks.order_by(order).values_list("position", flat=True)[offset : offset + limit + 1]
+        )
+        has_more = len(positions) > limit
+        positions = positions[:limit]
+        return positions, (f"p.{positions[-1]}" if has_more else None)
     if after:
         try:
             kind, value = after.split(".", 1)
@@ -238,10 +254,12 @@ def _page_by_position(run, entry_id, filters, descending, after, limit):
 FEW_ROWS = 5000
 
 
-def _page_by_score(run, binding: BindingColumn, filters, descending, after, limit):
+def _page_by_score(run, binding: BindingColumn, filters, descending, after, limit, offset=0):
     """Results with a number (by value), then results without one, then tasks without a
-    result for this metric — each phase keyset-paginated on its own index."""
+    result for this metric — each phase keyset-paginated on its own index. ``offset``
+    (a jump to page N) skips whole phases by their counts, then OFFSETs into one."""
     phase, value, last_id = "v", None, None
+    skip = 0 if after else offset
     if after:
         try:
             parts = after.split(".", 1)
@@ -293,11 +311,18 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
                     number_value=value, id__lte=last_id
                 )
         order = ("-number_value", "-id") if descending else ("number_value", "id")
+        if skip:
+            counted = numbered.count()
+            if skip >= counted:
+                skip -= counted
+                numbered = numbered.none()
         rows = list(
             numbered.order_by(*order).values_list("number_value", "id", "task__position")[
-                : limit + 1
+                skip : skip + limit + 1
             ]
         )
+        if rows:
+            skip = 0
         positions = [row[2] for row in rows[:limit]]
         if len(rows) > limit:
             return positions, f"v.{rows[limit - 1][0]!r}_{rows[limit - 1][1]}"
@@ -308,8 +333,17 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
         nulls = results.filter(number_value__isnull=True)
         if last_id is not None:
             nulls = nulls.filter(id__gt=last_id)
+        if skip:
+            counted = nulls.count()
+            if skip >= counted:
+                skip -= counted
+                nulls = nulls.none()
         want = limit - len(positions)
-        rows = list(nulls.order_by("id").values_list("id", "task__position")[: want + 1])
+        rows = list(
+            nulls.order_by("id").values_list("id", "task__position")[skip : skip + want + 1]
+        )
+        if rows:
+            skip = 0
         positions += [row[1] for row in rows[:want]]
         if len(rows) > want:
             return positions, f"n.{rows[want - 1][0]}" if want else "n.0"
@@ -327,7 +361,7 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
         if last_id is not None:
             missing = missing.filter(id__gt=last_id)
         want = limit - len(positions)
-        rows = list(missing.order_by("id").values_list("id", "position")[: want + 1])
+        rows = list(missing.order_by("id").values_list("id", "position")[skip : skip + want + 1])
         positions += [row[1] for row in rows[:want]]
         if len(rows) > want:
             return positions, f"m.{rows[want - 1][0]}" if want else "m.0"
@@ -452,27 +486,38 @@ def results_table_page(
     sort: str | None = None,
     filters: dict | None = None,
     columns: RunColumns | None = None,
+    offset: int | None = None,
+    count: bool = False,
 ) -> ResultsPage:
     """One page of the results table: one row per dataset item.
 
     ``sort``: ``position`` (default), ``score:<binding id>``, ``latency`` or
     ``column:<name>``, ``-`` in front for descending. ``filters``: see ``ResultFilters``.
-    ``after`` is the ``next_after`` of the previous page. Raises ValidationError for a bad
-    sort, filter or cursor.
+    ``after`` is the ``next_after`` of the previous page (keyset); ``offset`` instead starts
+    the page at that row (the UI's jumps to page N, previous and last), and its
+    ``next_after`` continues by keyset. ``count`` also counts the matching rows (``total``).
+    Raises ValidationError for a bad sort, filter or cursor.
     """
     columns = columns or run_columns(run)
     limit = max(1, min(int(limit or 50), PAGE_LIMIT_MAX))
     parsed = replace(parse_result_filters(columns, filters), single_entry=len(columns.entries) == 1)
     kind, descending, arg = _parse_sort(columns, sort)
     entry_id = columns.entries[0].id if columns.entries else None
+    offset = max(0, int(offset or 0)) if not after else 0
     if kind == "position":
-        positions, next_after = _page_by_position(run, entry_id, parsed, descending, after, limit)
+        positions, next_after = _page_by_position(
+            run, entry_id, parsed, descending, after, limit, offset
+        )
     elif kind == "score":
-        positions, next_after = _page_by_score(run, arg, parsed, descending, after, limit)
+        positions, next_after = _page_by_score(run, arg, parsed, descending, after, limit, offset)
     else:
         positions, next_after = _page_by_offset(
-            run, entry_id, kind, arg, parsed, descending, after, limit
+            run, entry_id, kind, arg, parsed, descending, after or (offset and f"o.{offset}"), limit
         )
+    total = None
+    if count:
+        tasks = RunTask.objects.filter(run=run, entry_id=entry_id)
+        total = _filter_tasks(run, tasks, parsed).count()
     return ResultsPage(
         rows=_rows_for_positions(run, columns, positions),
         columns=columns,
@@ -481,6 +526,8 @@ def results_table_page(
         after=after or None,
         next_after=next_after,
         limit=limit,
+        total=total,
+        offset=offset or None,
     )
 
 

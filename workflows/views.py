@@ -14,6 +14,7 @@ from evalsite.filters import filter_errors
 from evalsite.outbound.interactive import TryRateLimited
 from projects.access import can, project_for_user
 from projects.models import Role
+from runs.trace_view import span_tree, spans_of
 from workflows import selectors, services
 from workflows.configs import public_config
 from workflows.filtersets import WorkflowFilterSet
@@ -205,6 +206,7 @@ def try_version(request, project_id, workflow_id):
         "selected": version,
         "try_form": form,
         "result": result,
+        "span_tree": span_tree(spans_of(getattr(result, "spans", None) or [])),
         "error": error,
         "can_edit": True,
     }

@@ -3,6 +3,8 @@ summaries, the results table with its row drawer, downloads and the actions."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -20,38 +22,146 @@ from runs.exports import FORMATS, run_results_download
 from runs.filtersets import ResultFilterSet
 from runs.models import RunTask
 from runs.progress import metric_cards, run_progress
-from runs.results_table import results_table_page, run_result_row
+from runs.results_table import PAGE_LIMIT_MAX, results_table_page, run_result_row
+from runs.trace_view import span_tree, spans_of
 from runs.views.common import can_edit, project_or_404, run_or_404
 
 RESULTS_PAGE_SIZE = 50
+PAGE_SIZES = (10, 25, 50, 100, 200)
+OUTPUT_PREVIEW = 120
+EXPECTED_COLUMNS = (
+    "expected",
+    "expected_answer",
+    "expected_output",
+    "ground_truth",
+    "ground_truth_answer",
+    "reference",
+    "answer",
+    "target",
+)
+
+
+INPUT_COLUMNS = ("question", "query", "input", "prompt", "user_input")
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> int:
+    raw = request.GET.get(name, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 10_000_000 else default
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _table_layout(columns) -> dict:
+    """Which columns the table shows, in order: each agent's outputs, the dataset's
+    expected-answer columns beside them, the scores, then the other dataset columns."""
+    outputs = [
+        {
+            "key": f"output:{entry.position}:{name}",
+            "label": name,
+            "entry": entry.position,
+            "name": name,
+            "agent": entry.label,
+        }
+        for entry in columns.entries
+        if entry.workflow_name
+        for name in entry.output_names
+    ]
+    expected = [c for c in EXPECTED_COLUMNS if c in columns.dataset_columns]
+    inputs = [c for c in INPUT_COLUMNS if c in columns.dataset_columns and c not in expected]
+    rest = [c for c in columns.dataset_columns if c not in expected and c not in inputs]
+    return {
+        "outputs": outputs,
+        "input_columns": inputs,
+        "expected_columns": expected,
+        "other_columns": rest,
+    }
+
+
+def _output_cells(row, outputs: list[dict]) -> list[dict]:
+    by_entry = {task["entry"]: task for task in row.tasks}
+    cells = []
+    for column in outputs:
+        task = by_entry.get(column["entry"]) or {}
+        full = _as_text((task.get("outputs") or {}).get(column["name"]))
+        cells.append(
+            {
+                "key": column["key"],
+                "full": full,
+                "preview": full[:OUTPUT_PREVIEW],
+                "truncated": len(full) > OUTPUT_PREVIEW,
+                "error": task.get("error") or "",
+            }
+        )
+    return cells
 
 
 def _results_context(request: HttpRequest, run, columns) -> dict:
     filterset = ResultFilterSet(request.GET or None, queryset=RunTask.objects.none())
     filters = filterset.table_filters()
+    sort = filterset.sort_value()
     # Bad values are form errors (named by field); the table then shows unfiltered.
     errors: list[str] = [
         f"{field}: {message}"
         for field, msgs in filter_errors(filterset).items()
         for message in msgs
     ]
+    per_page = _int_param(request, "per_page", RESULTS_PAGE_SIZE)
+    per_page = min(per_page, PAGE_LIMIT_MAX)
+    page_number = _int_param(request, "page", 1)
+    after = request.GET.get("after") or None
+    if after and "page" not in request.GET:
+        page_number = None  # an API-style cursor link: the page's number is unknown
+    elif page_number == 1:
+        after = None
     try:
         page = results_table_page(
             run,
-            after=request.GET.get("after") or None,
-            limit=RESULTS_PAGE_SIZE,
-            sort=filterset.sort_value(),
+            after=after,
+            offset=None if after else (page_number - 1) * per_page,
+            limit=per_page,
+            sort=sort,
             filters=filters,
             columns=columns,
+            count=True,
         )
+        if not page.rows and (page_number or 1) > (page.page_count or 1):
+            # Past the end (rows were filtered away, a stale link): show the last page.
+            page_number = page.page_count or 1
+            page = results_table_page(
+                run,
+                offset=(page_number - 1) * per_page,
+                limit=per_page,
+                sort=sort,
+                filters=filters,
+                columns=columns,
+                count=True,
+            )
     except ValidationError as exc:
-        errors = [m for msgs in exc.message_dict.values() for m in msgs]
-        page = results_table_page(run, limit=RESULTS_PAGE_SIZE, columns=columns)
+        errors += [m for msgs in exc.message_dict.values() for m in msgs]
+        page_number = 1
+        page = results_table_page(run, limit=per_page, columns=columns, count=True)
     query = request.GET.copy()
-    query.pop("after", None)
+    for key in ("after", "page"):
+        query.pop(key, None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
+    layout = _table_layout(columns)
+    for row in page.rows:
+        row.output_cells = _output_cells(row, layout["outputs"])
     return {
+        **layout,
+        "page_number": page_number,
+        "per_page": per_page,
+        # where this page starts in the table's order: the drawer's previous / next follow it
+        "row_offset": (page_number - 1) * per_page if page_number and not errors else None,
+        "page_sizes": sorted({*PAGE_SIZES, per_page}),
+        "page_size_query": [(k, v) for k, v in query.items() if k != "per_page"],
         "page": page,
         "filters": filters,
         "result_errors": errors,
@@ -115,6 +225,48 @@ def run_results(request: HttpRequest, project_id, run_id) -> HttpResponse:
     return render(request, "runs/detail.html", context)
 
 
+def _row_neighbours(request: HttpRequest, run, columns, position: int) -> dict:
+    """Links to the previous and next row: in the results table's order (its sort and
+    filters, with ``i`` the row's index there) when the drawer was opened from the table,
+    else by position."""
+
+    def url(row_position: int) -> str:
+        return reverse("runs:row", args=[run.project_id, run.pk, row_position])
+
+    index = request.GET.get("i", "")
+    if index.isdigit():
+        filterset = ResultFilterSet(request.GET, queryset=RunTask.objects.none())
+        filters, sort = filterset.table_filters(), filterset.sort_value()
+        query = request.GET.copy()
+
+        def at(offset: int) -> str | None:
+            if offset < 0:
+                return None
+            try:
+                page = results_table_page(
+                    run,
+                    offset=offset,
+                    limit=1,
+                    sort=sort,
+                    filters=filters,
+                    columns=columns,
+                )
+            except ValidationError:
+                return None
+            if not page.rows:
+                return None
+            query["i"] = str(offset)
+            return f"{url(page.rows[0].position)}?{query.urlencode()}"
+
+        i = int(index)
+        return {"previous_url": at(i - 1), "next_url": at(i + 1)}
+    last = run.dataset_version.row_count - 1
+    return {
+        "previous_url": url(position - 1) if position > 0 else None,
+        "next_url": url(position + 1) if position < last else None,
+    }
+
+
 @require_GET
 def run_row(request: HttpRequest, project_id, run_id, position: int) -> HttpResponse:
     project = project_or_404(request, project_id)
@@ -123,7 +275,19 @@ def run_row(request: HttpRequest, project_id, run_id, position: int) -> HttpResp
     row = run_result_row(run, position, columns=columns)
     if row is None:
         raise Http404("No such row in this run.")
-    context = {"project": project, "run": run, "row": row, "columns": columns}
+    # Traces as trees: the dataset's recorded trace and each workflow's reported spans.
+    trace_key = next((k for k, v in (row.get("data") or {}).items() if spans_of(v)), None)
+    row["trace_key"] = trace_key
+    row["trace_tree"] = span_tree(spans_of(row["data"][trace_key])) if trace_key else []
+    for task in row.get("tasks", []):
+        task["span_tree"] = span_tree(spans_of(task.get("spans") or []))
+    context = {
+        "project": project,
+        "run": run,
+        "row": row,
+        "columns": columns,
+        **_row_neighbours(request, run, columns, position),
+    }
     if request.htmx:
         return render(request, "runs/row.html#row-drawer", context)
     return render(request, "runs/row.html", context)

@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from datasets.selectors import datasets_with_released_versions
 from runs.compare import runs_compare
+from runs.compare_rows import compare_rows
 from runs.filtersets import RunFilterSet
 from runs.selectors import runs_for_project
 from runs.views.common import can_edit, project_or_404
@@ -64,27 +65,66 @@ def run_list_rows(request: HttpRequest, project_id) -> HttpResponse:
     return response
 
 
+def _candidate_groups(candidates) -> list[dict]:
+    """Finished runs grouped by dataset version: only runs in one group are comparable."""
+    groups: dict = {}
+    for run in candidates:
+        version = run.dataset_version
+        group = groups.setdefault(version.pk, {"version": version, "runs": []})
+        group["runs"].append(run)
+    return list(groups.values())
+
+
 @require_GET
 def run_compare(request: HttpRequest, project_id) -> HttpResponse:
     project = project_or_404(request, project_id)
-    run_ids = request.GET.getlist("runs")
-    comparison = None
+    run_ids = list(dict.fromkeys(r for r in request.GET.getlist("runs") if r))
+    comparison, rows = None, None
     errors: list[str] = []
-    if run_ids:
+    candidates = runs_for_project(project).filter(status__in=["succeeded", "partially_succeeded"])
+    picked = None
+    if len(run_ids) == 1:
+        # One run picked (the run page's "Compare…"): offer its comparable runs, no error.
+        try:
+            picked = runs_for_project(project).filter(pk=run_ids[0]).first()
+        except (ValueError, ValidationError):
+            picked = None
+        if picked is None:
+            errors = ["Unknown run."]
+    elif run_ids:
         try:
             comparison = runs_compare(project=project, run_ids=run_ids)
         except ValidationError as exc:
             errors = [m for messages in exc.message_dict.values() for m in messages]
-    candidates = runs_for_project(project).filter(status__in=["succeeded", "partially_succeeded"])
+        else:
+            picked = comparison.baseline
+            after = request.GET.get("after", "")
+            rows = compare_rows(
+                comparison,
+                regressions_only=request.GET.get("rows") == "regressions",
+                after=int(after) if after.isdigit() else None,
+            )
+    if picked is not None:
+        candidates = candidates.filter(dataset_version_id=picked.dataset_version_id)
+    query = request.GET.copy()
+    query.pop("after", None)
+    rows_query = query.copy()
+    rows_query.pop("rows", None)
     return render(
         request,
         "runs/compare.html",
         {
             "project": project,
             "comparison": comparison,
+            "rows": rows,
             "errors": errors,
+            "picked": picked,
             "selected": set(run_ids),
-            "candidates": list(candidates[:200]),
+            "groups": _candidate_groups(
+                candidates.select_related("dataset_version__dataset")[:200]
+            ),
+            "query": query.urlencode(),
+            "rows_query": rows_query.urlencode(),
         },
         status=400 if errors else 200,
     )

@@ -10,6 +10,8 @@ one run.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -34,12 +36,35 @@ def _find(items, wanted_id):
     return next((item for item in items if str(item.id) == str(wanted_id)), None)
 
 
-def _input_rows(declared, chosen: dict, errors: dict, prefix: str, groups, defaults) -> list:
+SELECTOR_HEAD = re.compile(r"[.\[]")
+
+
+def _stale(value: str, *, columns, outputs, with_workflow, trace, known_columns) -> bool:
+    """A chosen source that the current dataset version or mode no longer offers."""
+    if value.startswith("$.dataset."):
+        head = SELECTOR_HEAD.split(value[len("$.dataset.") :], 1)[0]
+        return known_columns and bool(head) and head not in columns
+    if value.startswith("$.workflow."):
+        if not with_workflow:
+            return True
+        head = SELECTOR_HEAD.split(value[len("$.workflow.") :], 1)[0]
+        return bool(outputs) and head not in outputs and head not in SPECIAL_WORKFLOW_OUTPUTS
+    if value == TRACE_SELECTOR or value.startswith(TRACE_SELECTOR + "."):
+        return with_workflow or not trace
+    return False
+
+
+def _input_rows(
+    declared, chosen: dict, errors: dict, prefix: str, groups, defaults, stale=None, cleared=None
+) -> list:
     rows = []
     known = {value for _, options in groups for value, _ in options}
     for spec in declared or []:
         name = spec.get("name", "")
         value = chosen.get(name)
+        if value and stale is not None and stale(value):
+            cleared.append((prefix, name, value))
+            value = None
         if value is None:
             value = defaults(name)
         extra = [(value, value)] if value and value not in known else []
@@ -57,7 +82,11 @@ def _input_rows(declared, chosen: dict, errors: dict, prefix: str, groups, defau
     return rows
 
 
-def sheet_context(project, state: SheetState, errors: dict | None = None) -> dict:
+def sheet_context(
+    project, state: SheetState, errors: dict | None = None, *, clear_stale: bool = True
+) -> dict:
+    """``clear_stale``: drop chosen sources the dataset version or mode no longer offers
+    (after a switch) and list them; Start keeps them so the service names the problem."""
     errors = errors or {}
     datasets = list(datasets_with_released_versions(project))
     dataset = _find(datasets, state.dataset_id)
@@ -78,7 +107,18 @@ def sheet_context(project, state: SheetState, errors: dict | None = None) -> dic
     dataset_options = [(f"$.dataset.{c}", f"$.dataset.{c}") for c in columns]
 
     workflows = list(Workflow.objects.active().filter(project=project).order_by("name"))
-    agents, outputs = [], []
+    agents, outputs, cleared = [], [], []
+
+    def dataset_stale(value: str) -> bool:
+        return value.startswith("$.dataset.") and _stale(
+            value,
+            columns=columns,
+            outputs=[],
+            with_workflow=True,
+            trace=trace,
+            known_columns=version is not None,
+        )
+
     for i, agent in enumerate(state.agents):
         workflow = _find(workflows, agent.workflow_id)
         agent.workflow_id = str(workflow.id) if workflow else ""
@@ -105,6 +145,8 @@ def sheet_context(project, state: SheetState, errors: dict | None = None) -> dic
                     prefix,
                     [("Dataset", dataset_options)],
                     lambda name, suggested=suggested: suggested.get(name, ""),
+                    dataset_stale if state.with_workflow and clear_stale else None,
+                    cleared,
                 ),
                 "workflow_errors": errors.get(f"{prefix}-workflow", []),
                 "version_errors": errors.get(f"{prefix}-version", []),
@@ -156,6 +198,17 @@ def sheet_context(project, state: SheetState, errors: dict | None = None) -> dic
                     prefix,
                     groups,
                     lambda name, suggested=suggested: suggested.get(name, ""),
+                    None
+                    if not clear_stale
+                    else lambda value: _stale(
+                        value,
+                        columns=columns,
+                        outputs=outputs,
+                        with_workflow=state.with_workflow,
+                        trace=trace,
+                        known_columns=version is not None,
+                    ),
+                    cleared,
                 ),
                 "metric_errors": errors.get(f"{prefix}-metric", []),
                 "version_errors": errors.get(f"{prefix}-version", []),
@@ -176,16 +229,34 @@ def sheet_context(project, state: SheetState, errors: dict | None = None) -> dic
         "metric_groups": sorted(metric_groups.items()),
         "metric_rows": metric_rows,
         "general_errors": errors.get("__all__", []),
+        "cleared": [f"{_row_label(prefix)} {name}: {value}" for prefix, name, value in cleared],
     }
 
 
+def _row_label(prefix: str) -> str:
+    kind, index = prefix.split("-", 1)
+    return f"{'Agent' if kind == 'agent' else 'Metric'} {int(index) + 1},"
+
+
 def _render(request: HttpRequest, project, state: SheetState, errors=None) -> HttpResponse:
-    context = sheet_context(project, state, errors)
+    context = sheet_context(project, state, errors, clear_stale=not errors)
     context["sheet_url"] = reverse("runs:new", args=[project.pk])
     if request.htmx and not request.htmx.boosted:
         partial = "sheet-form" if request.method == "POST" else "sheet-panel"
         return render(request, f"runs/sheet.html#{partial}", context)
     return render(request, "runs/sheet.html", context)
+
+
+def _version_error(posted: str, state: SheetState) -> dict[str, list[str]]:
+    try:
+        found = DatasetVersion.objects.filter(pk=posted, dataset_id=state.dataset_id).first()
+    except (ValueError, ValidationError):
+        found = None
+    if found is not None and found.status != VersionStatus.RELEASED:
+        message = f"Version {found.number} is a draft; release it before evaluating it."
+    else:
+        message = "Choose a released version of this dataset."
+    return {"dataset_version": [message]}
 
 
 @require_http_methods(["GET", "POST"])
@@ -204,7 +275,12 @@ def run_new(request: HttpRequest, project_id) -> HttpResponse:
         return _render(request, project, state)
 
     # Resolve defaults (latest version, default selectors) exactly as the sheet shows them.
-    context = sheet_context(project, state)
+    posted_version = state.version_id
+    context = sheet_context(project, state, clear_stale=False)
+    if posted_version and state.dataset_id and posted_version != state.version_id:
+        # Never fall back to another version than the one posted (a draft, another
+        # dataset's version, an unknown id): say so next to the version field.
+        return _render(request, project, state, _version_error(posted_version, state))
     for row in [*context["agents"], *context["metric_rows"]]:
         row["row"].inputs = {item["name"]: item["value"] for item in row["inputs"]}
     errors = state.precheck()

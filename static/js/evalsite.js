@@ -4,3 +4,8 @@ document.addEventListener("keydown", (event) => {
   const closer = document.querySelector(".sheet [data-close], .drawer [data-close]");
   if (closer) closer.click();
 });
+// Forms that undo work ask first (Cancel a run): <form data-confirm="question">.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});

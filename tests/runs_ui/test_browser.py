@@ -64,6 +64,14 @@ def wait_for_htmx(page):
     page.wait_for_function("!document.querySelector('.htmx-request')")
 
 
+def add_row(page, button: str, selector: str):
+    """The sheet opens without empty slots: Add agent / Add metric make the first one."""
+    wait_for_htmx(page)
+    page.get_by_role("button", name=button).click()
+    page.wait_for_selector(selector)
+    wait_for_htmx(page)
+
+
 def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
     project, _ = seed_demo()
     page = browser_page
@@ -74,18 +82,20 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
         page.get_by_role("button", name="Log in").click()
         page.goto(f"{base}/projects/{project.pk}/evaluations/")
         page.wait_for_selector("text=Evaluation Runs")
-        shot(page, "01_list_empty")
+        shot(page, "01_list_with_demo_runs")
 
         # --- a with-workflow run through the sheet
         open_sheet(page)
-        page.fill("#sheet-name", "Python agent on support questions")
+        page.fill("#sheet-name", "Sheet run with the Python agent")
         page.select_option("#sheet-dataset", label="Support questions")
         page.wait_for_selector("#sheet-version option:not([value=''])", state="attached")
         wait_for_htmx(page)
+        add_row(page, "Add agent", "#agent-0-workflow")
         page.select_option("#agent-0-workflow", label="Acme support agent (Python)")
         page.wait_for_selector("#agent-0-input-question")
         wait_for_htmx(page)
         assert page.input_value("#agent-0-input-question") == "$.dataset.question"
+        add_row(page, "Add metric", "#metric-0-metric")
         page.select_option("#metric-0-metric", label="Levenshtein similarity")
         page.wait_for_selector("#metric-0-input-response")
         wait_for_htmx(page)
@@ -95,8 +105,8 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
         page.fill("#sheet-threshold", "0.3")
         shot(page, "02_sheet_with_workflow")
         page.get_by_role("button", name="Start").dblclick()
-        page.wait_for_selector("text=Python agent on support questions")
-        assert EvaluationRun.objects.filter(name="Python agent on support questions").count() == 1
+        page.wait_for_selector("text=Sheet run with the Python agent")
+        assert EvaluationRun.objects.filter(name="Sheet run with the Python agent").count() == 1
         shot(page, "03_list_running")
 
         # --- a dataset-only run through the sheet
@@ -107,6 +117,7 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
         page.check("input[name=mode][value=dataset_only]")
         wait_for_htmx(page)
         page.wait_for_selector("text=$.trace is available", state="attached")
+        add_row(page, "Add metric", "#metric-0-metric")
         page.select_option("#metric-0-metric", label="No refusal or apology")
         page.wait_for_selector("#metric-0-input-response")
         wait_for_htmx(page)
@@ -117,14 +128,14 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
 
         # --- both finish without reloading (htmx polling of the rows)
         marker = page.evaluate("window.__noReload = 1")
-        for name in ("Python agent on support questions", "Recorded chats, dataset only"):
+        for name in ("Sheet run with the Python agent", "Recorded chats, dataset only"):
             row = page.locator("tr", has_text=name)
             row.locator(".badge", has_text=FINISHED).wait_for(timeout=90_000)
         assert page.evaluate("window.__noReload") == 1, marker
         shot(page, "05_list_finished")
 
         # --- the run page: summaries, results table, a row drawer
-        page.get_by_role("link", name="Python agent on support questions").click()
+        page.get_by_role("link", name="Sheet run with the Python agent").click()
         page.wait_for_selector("#results table")
         page.wait_for_selector(".chart")
         shot(page, "06_run_page")
@@ -147,7 +158,7 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
         path = tmp_path / "results.json"
         info.value.save_as(path)
         document = json.loads(path.read_text())
-        assert document["name"] == "Python agent on support questions"
+        assert document["name"] == "Sheet run with the Python agent"
         assert len(document["results"]) == 50
         assert info.value.suggested_filename.endswith(".json")
 
@@ -159,15 +170,17 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
         shot(page, "09_rerun_message")
 
         # --- compare two runs on the same dataset version
-        first = EvaluationRun.objects.get(name="Python agent on support questions")
+        first = EvaluationRun.objects.get(name="Sheet run with the Python agent")
         page.goto(f"{base}/projects/{project.pk}/evaluations/")
         open_sheet(page)
         page.fill("#sheet-name", "Second run for comparison")
         page.select_option("#sheet-dataset", label="Support questions")
         wait_for_htmx(page)
+        add_row(page, "Add agent", "#agent-0-workflow")
         page.select_option("#agent-0-workflow", label="Acme support agent (Python)")
         page.wait_for_selector("#agent-0-input-question")
         wait_for_htmx(page)
+        add_row(page, "Add metric", "#metric-0-metric")
         page.select_option("#metric-0-metric", label="Levenshtein similarity")
         page.wait_for_selector("#metric-0-input-response")
         wait_for_htmx(page)

@@ -92,9 +92,11 @@ def test_add_and_remove_rows(web, project, qa_version):
         "agent-0-workflow": "",
         "metric-0-metric": "",
     }
+    # The last slot is still empty: Add fills (keeps) it rather than adding a blank second.
     html = web.post(new_url(project), {**base, "action": "add_agent"}).content.decode()
-    assert 'name="agent-1-workflow"' in html
-    html = web.post(new_url(project), {**base, "action": "add_metric"}).content.decode()
+    assert 'name="agent-0-workflow"' in html and 'name="agent-1-workflow"' not in html
+    chosen = {**base, "metric-0-metric": str(builtin("contains").id), "action": "add_metric"}
+    html = web.post(new_url(project), chosen).content.decode()
     assert 'name="metric-1-metric"' in html
     html = web.post(new_url(project), {**base, "action": "remove_agent:0"}).content.decode()
     assert 'name="agent-0-workflow"' not in html

@@ -69,6 +69,7 @@ def world(project, owner):
         "metric_uuid": metric.id,
         "object_key": "not-a-signed-key",
         "token": "not-a-signed-token",
+        "test_case_id": test_case.id,
         "evaluation_test_case_uuid": test_case.id,
         "key_id": key.id,
         "position": 0,

@@ -24,6 +24,7 @@ WRITES = ("post", "put", "patch", "delete")
 NOT_PROJECT_SCOPED = {
     "",
     "healthz",
+    "favicon.ico",
     "demo-agent/answer",
     "accounts/login/",
     "account/api-keys/",
@@ -64,7 +65,8 @@ def routes() -> list[str]:
 # UI routes that change something when posted to (other pages answer any method by showing
 # themselves; the snapshot proves they change nothing).
 ACTION = re.compile(
-    r"(delete|release|rerun|cancel|try|import|edit|new|drafts|revoke)/$"
+    r"(delete|release|rerun|cancel|try|import|edit|new|drafts|revoke|run|test-cases)/$"
+    r"|test-cases/<uuid:test_case_id>/$"
     r"|datasets/.*/rows/(<uuid:item_id>/)?$"
 )
 PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
