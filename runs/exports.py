@@ -165,7 +165,7 @@ def run_results_download(run: EvaluationRun, *, fmt: str = "json") -> StreamingH
             "The run is still in progress; download its results when it has finished.",
             code="run_active",
         )
-    rows = run_result_rows_iter(run)
+    rows = run_result_rows_iter(run, raw_json=fmt != "csv")
     if fmt == "json":
         chunks = _json_chunks(run, rows)
     elif fmt == "jsonl":
