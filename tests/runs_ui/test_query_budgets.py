@@ -75,23 +75,24 @@ def score_sort(run) -> str:
 
 # name -> (budget, how to fetch it for a run); the budget is the count measured when it was
 # written: raise it only with a reason (the run page and results fragment: +1 for the
-# results table's page numbers, a count, which h14's paging added).
+# results table's page numbers, a count, which h14's paging added; the run page, its
+# fragments: +1 for the read of the run's entries that the cost and caps work added).
 READS = {
-    "run page": (16, lambda web, api, run: web.get(ui("detail", run))),
+    "run page": (17, lambda web, api, run: web.get(ui("detail", run))),
     "run page, failed rows": (
-        16,
+        17,
         lambda web, api, run: web.get(ui("detail", run), {"status": "failed"}),
     ),
     "status fragment": (
-        6,
+        7,
         lambda web, api, run: web.get(ui("status", run), HTTP_HX_REQUEST="true"),
     ),
     "results fragment": (
-        13,
+        14,
         lambda web, api, run: web.get(ui("results", run), HTTP_HX_REQUEST="true"),
     ),
     "results fragment, failed rows by score": (
-        16,
+        17,
         lambda web, api, run: web.get(
             ui("results", run),
             {"status": "failed", "sort": score_sort(run)},
