@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/bench_runs.py [--rows 100000] [--agent-rows 2000]
                                                 [--overhead-rows 20000] [--only NAME]
+                                                [--repetitions K]
 Uses a throwaway database: a temporary SQLite file, or, when DATABASE_URL points at
 PostgreSQL, a temporary database created next to it and dropped at the end.
 
@@ -12,7 +13,8 @@ and times it from the start call to the run's terminal status.
 1. dataset_only: N rows x 3 deterministic metrics. Goal >= 4,000 rows/s, worker peak RSS
    <= 400 MB (VmHWM of every process of the cluster, sampled).
 2. with_workflow: 2,000 rows against a local HTTP agent answering in 200 ms, max concurrency
-   50. Ideal 2000 / 50 x 0.2 s = 8 s; goal <= 1.2 x ideal.
+   50. Ideal 2000 / 50 x 0.2 s = 8 s; goal <= 1.2 x ideal. With ``--repetitions K`` every
+   row is called K times: ideal K x 8 s.
 3. overhead: dataset-only with one cheap metric (exact match): wall time per row in µs,
    through the cluster, and for one drainer in this process (no queue, no second worker).
 """
@@ -144,12 +146,17 @@ def wait_terminal(run, timeout: float = 900) -> float:
     raise TimeoutError(f"run {run.name} still {run.status}")
 
 
-def timed_run(project, user, version, config, name: str):
+def timed_run(project, user, version, config, name: str, *, repetitions: int = 1):
     from runs import services
 
     started = time.perf_counter()
     run = services.run_start(
-        project=project, user=user, name=name, dataset_version_id=version.id, config=config
+        project=project,
+        user=user,
+        name=name,
+        dataset_version_id=version.id,
+        config=config,
+        options={"repetitions": repetitions},
     )
     finished = wait_terminal(run)
     return run, finished - started
@@ -177,7 +184,7 @@ def scenario_dataset_only(ctx, rows: int) -> None:
     )
 
 
-def scenario_with_workflow(ctx, rows: int) -> None:
+def scenario_with_workflow(ctx, rows: int, repetitions: int = 1) -> None:
     from tests.workflows.fake_servers import FakeServer, Reply
     from workflows import services as workflow_services
 
@@ -212,12 +219,15 @@ def scenario_with_workflow(ctx, rows: int) -> None:
         ]
         with Cluster(ctx["tmp"] / "cluster-with-workflow.log"):
             t0 = time.monotonic()
-            run, elapsed = timed_run(ctx["project"], ctx["user"], version, config, "agent")
+            run, elapsed = timed_run(
+                ctx["project"], ctx["user"], version, config, "agent", repetitions=repetitions
+            )
         calls = len(server.requests)
         arrivals = sorted(request.received_at - t0 for request in server.requests)
-    ideal = rows / 50 * 0.2
+    ideal = rows * repetitions / 50 * 0.2
+    trials = f" x {repetitions} repetitions" if repetitions > 1 else ""
     print(
-        f"2. with_workflow {rows} rows, agent 200 ms, max concurrency 50: {elapsed:.1f} s "
+        f"2. with_workflow {rows} rows{trials}, agent 200 ms, max concurrency 50: {elapsed:.1f} s "
         f"= {elapsed / ideal:.2f} x ideal {ideal:.1f} s (goal <= 1.2x), {calls} calls, "
         f"status {run.status}"
     )
@@ -269,6 +279,9 @@ def main() -> None:
     parser.add_argument("--agent-rows", type=int, default=2_000)
     parser.add_argument("--overhead-rows", type=int, default=20_000)
     parser.add_argument("--only", choices=["dataset_only", "with_workflow", "overhead"])
+    parser.add_argument(
+        "--repetitions", type=int, default=1, help="trials per row in with_workflow (1-20)"
+    )
     args = parser.parse_args()
 
     from bench_datasets import setup_database
@@ -297,7 +310,7 @@ def main() -> None:
             if args.only in (None, "dataset_only"):
                 scenario_dataset_only(ctx, args.rows)
             if args.only in (None, "with_workflow"):
-                scenario_with_workflow(ctx, args.agent_rows)
+                scenario_with_workflow(ctx, args.agent_rows, args.repetitions)
             if args.only in (None, "overhead"):
                 scenario_overhead(ctx, args.overhead_rows)
         finally:

@@ -4,6 +4,8 @@
    ideal = 1000 / 50 * 0.2 s = 4 s; goal <= 1.2 x ideal.
 2. Executor overhead per call against an agent that answers at once (sequential calls,
    executor.run vs. a bare httpx request to the same server).
+3. CPU per call on the event loop's thread (``time.thread_time``; the fake agent's threads
+   are not counted) for the concurrent run of 1: what the drainer pays per agent call.
 
 Run: .venv/bin/python benchmarks/bench_workflows.py
 """
@@ -59,20 +61,22 @@ def reply(delay: float):
     return lambda request: answer
 
 
-async def throughput(url: str) -> float:
+async def throughput(url: str) -> tuple[float, float]:
     executor = build_executor(version_for(url, CONCURRENCY))
     client = shared_async_client()
     await executor.run({"question": "warm-up"}, client=client)
     started = time.perf_counter()
+    cpu_started = time.thread_time()
     results = await asyncio.gather(
         *(executor.run({"question": f"q{i}"}, client=client) for i in range(CALLS))
     )
+    cpu = time.thread_time() - cpu_started
     elapsed = time.perf_counter() - started
     errors = sum(1 for r in results if r.error)
     await client.aclose()
     if errors:
         print(f"  errors: {errors}")
-    return elapsed
+    return elapsed, cpu / CALLS * 1000
 
 
 async def overhead(url: str, n: int = 500) -> tuple[float, float]:
@@ -94,12 +98,13 @@ async def overhead(url: str, n: int = 500) -> tuple[float, float]:
 def main() -> None:
     ideal = CALLS / CONCURRENCY * LATENCY
     with FakeServer(reply(LATENCY)) as server:
-        elapsed = asyncio.run(throughput(server.url))
+        elapsed, cpu_ms = asyncio.run(throughput(server.url))
     print(f"{CALLS} calls, {LATENCY * 1000:.0f} ms agent, max concurrency {CONCURRENCY}:")
     print(
         f"  elapsed {elapsed:.2f} s; ideal {ideal:.2f} s; ratio {elapsed / ideal:.3f} (goal <= 1.2)"
     )
     print(f"  throughput {CALLS / elapsed:.0f} calls/s")
+    print(f"  CPU per call on the event loop's thread: {cpu_ms:.3f} ms (goal well under 1 ms)")
     with FakeServer(reply(0)) as server:
         bare_ms, wrapped_ms = asyncio.run(overhead(server.url))
     print("Instant agent, sequential, median per call:")

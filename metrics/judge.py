@@ -235,7 +235,7 @@ class LlmJudge(Implementation):
             if exc.status is not None and 400 <= exc.status < 500:
                 return MetricOutcome.error(f"Judge endpoint refused the request: {exc}")
             return MetricOutcome.error(f"Judge call: {exc}")
-        return self.outcome_from(response)
+        return with_usage(self.outcome_from(response), response)
 
     def scrubbed(self, outcome: MetricOutcome) -> MetricOutcome:
         """The outcome with the judge's API key masked wherever the reply echoed it."""
@@ -263,3 +263,22 @@ class LlmJudge(Implementation):
         if reading.error:
             return MetricOutcome.error(reading.error)
         return MetricOutcome.number(reading.score, reading.reasoning)
+
+
+def with_usage(outcome: MetricOutcome, response: httpx.Response) -> MetricOutcome:
+    """The judge call's token usage on its outcome (a reply without a valid score was still
+    paid for), from the OpenAI ``usage`` block."""
+    outcome.called = True
+    try:
+        usage = response.json().get("usage") or {}
+    except (ValueError, AttributeError):
+        return outcome
+    if isinstance(usage, dict):
+        for source, target in (
+            ("prompt_tokens", "input_tokens"),
+            ("completion_tokens", "output_tokens"),
+        ):
+            value = usage.get(source)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                setattr(outcome, target, value)
+    return outcome

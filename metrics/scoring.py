@@ -31,6 +31,13 @@ class MetricOutcome:
     reasoning: str | None = None
     error_description: str | None = None
     details: dict = field(default_factory=dict)
+    # Model usage of the call behind the outcome (LLM judges), and whether it was cached.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    called: bool = False
+    cached: bool = False
+    cache_key: str | None = None  # the call cache key its judge call is stored under
 
     @classmethod
     def number(cls, value: float, reasoning: str | None = None, **details) -> MetricOutcome:

@@ -7,11 +7,14 @@ from django.contrib import admin
 
 from runs import services
 from runs.models import (
+    CallCache,
     EvaluationRun,
     EvaluationTestCase,
     EvaluationTestCaseVersion,
     MetricBinding,
     MetricResult,
+    ModelPrice,
+    ProjectRunDefaults,
     RunEntry,
     RunTask,
     WorkerHeartbeat,
@@ -186,3 +189,25 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin):
 
     list_display = ["worker", "source", "beaten_at"]
     ordering = ["-beaten_at"]
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    """A project's own prices (USD per million tokens); they win over the shipped list in
+    ``runs/data/model_prices.json``."""
+
+    list_display = ("model", "project", "input_per_million", "output_per_million", "updated_at")
+    list_filter = ("project",)
+    search_fields = ("model",)
+
+
+@admin.register(ProjectRunDefaults)
+class ProjectRunDefaultsAdmin(admin.ModelAdmin):
+    list_display = ("project", "max_agent_calls", "max_judge_calls", "max_tokens", "max_cost")
+
+
+@admin.register(CallCache)
+class CallCacheAdmin(ReadOnlyAdmin):
+    list_display = ("key", "kind", "cost", "created_at")
+    list_filter = ("kind",)
+    exclude = ("payload",)  # agent answers: untrusted, possibly large

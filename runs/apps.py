@@ -1,3 +1,5 @@
+import sys
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
@@ -38,3 +40,12 @@ class RunsConfig(AppConfig):
         post_migrate.connect(
             ensure_sweeper_schedule, sender=self, dispatch_uid="runs.ensure_sweeper_schedule"
         )
+        if sys.argv[1:2] == ["qcluster"]:
+            # Import what a run's tasks use before the cluster forks its workers: the metric
+            # built-ins alone (rouge_score -> nltk -> scipy) take 1-4 s to import, which
+            # otherwise every fresh worker pays between a POST and the run's first call.
+            import metrics.builtins  # noqa: F401
+            import runs.engine.drainer  # noqa: F401
+            import runs.engine.planning  # noqa: F401
+            import runs.tasks  # noqa: F401
+            import workflows.executors  # noqa: F401

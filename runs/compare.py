@@ -45,6 +45,7 @@ from statistics import NormalDist
 
 import numpy as np
 from django.core.exceptions import ValidationError
+from django.db.models import Avg
 
 from runs.columns import BindingColumn, run_columns
 from runs.models import EvaluationRun, MetricResult, RunTask
@@ -308,6 +309,13 @@ class RunComparison:
     latency: Delta
     input_tokens: Delta
     output_tokens: Delta
+    cost: Delta | None = None  # the agent call's cost per row
+
+    @property
+    def total_cost(self) -> dict:
+        """Each run's whole spend (agent and judge calls) and the change."""
+        a, b = self.baseline.cost_used, self.other.cost_used
+        return {"baseline": a, "other": b, "delta": b - a}
 
     def as_dict(self) -> dict:
         return {
@@ -327,6 +335,8 @@ class RunComparison:
             "latency_ms": self.latency.as_dict(),
             "input_tokens": self.input_tokens.as_dict(),
             "output_tokens": self.output_tokens.as_dict(),
+            "cost": self.cost.as_dict() if self.cost is not None else None,
+            "total_cost": self.total_cost,
         }
 
 
@@ -344,17 +354,32 @@ class Comparison:
 
 
 def _values_by_position(binding: BindingColumn) -> dict[int, float]:
-    rows = MetricResult.objects.filter(
-        binding_id=binding.id, number_value__isnull=False, error_description=""
-    ).values_list("task__position", "number_value")
+    """Per dataset position, the binding's value: the mean over the row's trials (a run with
+    repetitions pairs rows by their trial means; one trial is its own mean)."""
+    rows = (
+        MetricResult.objects.filter(
+            binding_id=binding.id, number_value__isnull=False, error_description=""
+        )
+        .order_by()
+        .values_list("task__position")
+        .annotate(mean=Avg("number_value"))
+        .values_list("task__position", "mean")
+    )
     return dict(rows.iterator(chunk_size=5000))
 
 
 def _task_figures(run: EvaluationRun, field_name: str) -> dict[int, float]:
-    """Per dataset position, the first entry's task figure (latency or tokens)."""
+    """Per dataset position, the first entry's task figure (latency, tokens or cost),
+    averaged over the row's trials."""
     entry = run.entries.order_by("position").values_list("id", flat=True).first()
-    rows = RunTask.objects.filter(run=run, entry_id=entry, **{f"{field_name}__isnull": False})
-    return dict(rows.values_list("position", field_name).iterator(chunk_size=5000))
+    rows = (
+        RunTask.objects.filter(run=run, entry_id=entry, **{f"{field_name}__isnull": False})
+        .order_by()
+        .values_list("position")
+        .annotate(mean=Avg(field_name))
+        .values_list("position", "mean")
+    )
+    return dict(rows.iterator(chunk_size=5000))
 
 
 def _paired(
@@ -440,7 +465,7 @@ def _compare_pair(baseline: EvaluationRun, other: EvaluationRun, baseline_column
         for a, b in _match_bindings(baseline_columns.bindings, other_columns.bindings)
     ]
     figures = {}
-    for field_name in ("latency_ms", "input_tokens", "output_tokens"):
+    for field_name in ("latency_ms", "input_tokens", "output_tokens", "cost"):
         _, a, b = _paired(_task_figures(baseline, field_name), _task_figures(other, field_name))
         figures[field_name] = paired_difference(a, b)
     return RunComparison(
@@ -450,6 +475,7 @@ def _compare_pair(baseline: EvaluationRun, other: EvaluationRun, baseline_column
         latency=figures["latency_ms"],
         input_tokens=figures["input_tokens"],
         output_tokens=figures["output_tokens"],
+        cost=figures["cost"],
     )
 
 

@@ -1,5 +1,8 @@
 """Downloading a run's results: the whole result set, streamed as JSON, JSONL or CSV.
 
+One line per trial (``trial`` 0..repetitions-1; a run without repetitions has trial 0 only),
+with the agent call's ``cost`` and whether it came from the call cache.
+
 Built on ``runs.selectors.run_result_rows_iter`` (keyset chunks), so memory stays flat for
 any run size. Refused with ``ConflictError`` while the run is still working. The UI and both
 API dialects return these responses as they are.
@@ -19,6 +22,7 @@ from evalsite.errors import ConflictError
 from runs.columns import RunColumns, run_columns
 from runs.models import EvaluationRun
 from runs.selectors import run_result_rows_iter
+from runs.usage import run_usage
 
 FORMATS = {
     "json": "application/json",
@@ -52,6 +56,8 @@ def _json_chunks(run: EvaluationRun, rows: Iterable[dict]) -> Iterator[bytes]:
         "dataset_version": run.dataset_version.number,
         "pass_status": run.pass_status,
         "config": run.config,
+        "repetitions": run.repetitions,
+        "usage": run_usage(run),
     }
     yield _json_bytes(header)[:-1] + b', "results": ['
     parts: list[bytes] = []
@@ -96,10 +102,11 @@ def _csv_chunks(columns: RunColumns, rows: Iterable[dict]) -> Iterator[str]:
     outputs = sorted({name for entry in columns.entries for name in entry.output_names})
     # One column group per metric binding, labelled as the results table labels it.
     bindings = [(str(b.id), b.label) for b in columns.bindings]
-    header = ["row", "status", "error", *[f"dataset.{c}" for c in columns.dataset_columns]]
+    header = ["row", "status", "error", "trial"]
+    header += [f"dataset.{c}" for c in columns.dataset_columns]
     if columns.entries and columns.entries[0].workflow_id is not None:
         header += ["workflow", *[f"output.{o}" for o in outputs]]
-        header += ["input_tokens", "output_tokens", "latency_ms"]
+        header += ["input_tokens", "output_tokens", "latency_ms", "cost", "cached"]
     for _, label in bindings:
         header += [f"{label}", f"{label}.reasoning", f"{label}.error"]
     buffer = io.StringIO()
@@ -117,6 +124,7 @@ def _csv_chunks(columns: RunColumns, rows: Iterable[dict]) -> Iterator[str]:
     for index, row in enumerate(rows):
         data = row.get("data") or {}
         line = [row.get("row", row.get("position")), row.get("status"), row.get("error")]
+        line += [row.get("trial", 0)]
         line += [_cell(data.get(c)) for c in columns.dataset_columns]
         if with_workflow:
             workflow = row.get("workflow") or {}
@@ -125,7 +133,7 @@ def _csv_chunks(columns: RunColumns, rows: Iterable[dict]) -> Iterator[str]:
             line += [_cell(row_outputs.get(o)) for o in outputs]
             line += [
                 _cell(workflow.get(key, row.get(key)))
-                for key in ("input_tokens", "output_tokens", "latency_ms")
+                for key in ("input_tokens", "output_tokens", "latency_ms", "cost", "cached")
             ]
         results = _metric_values(row)
         for binding_id, _ in bindings:
@@ -157,7 +165,7 @@ def run_results_download(run: EvaluationRun, *, fmt: str = "json") -> StreamingH
             "The run is still in progress; download its results when it has finished.",
             code="run_active",
         )
-    rows = run_result_rows_iter(run)
+    rows = run_result_rows_iter(run, raw_json=fmt != "csv")
     if fmt == "json":
         chunks = _json_chunks(run, rows)
     elif fmt == "jsonl":

@@ -61,6 +61,8 @@ class SheetState:
     metrics: list[MetricRow] = field(default_factory=list)
     star: int | None = None
     threshold: str = ""
+    # Run options (runs.options): as typed, checked by the service.
+    options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def initial(cls) -> SheetState:
@@ -80,6 +82,13 @@ class SheetState:
             token=(data.get("token") or "").strip()[:64] or uuid.uuid4().hex,
             threshold=(data.get("threshold") or "").strip()[:40],
         )
+        from runs.options import CACHE_FIELDS, CAP_FIELDS
+
+        for name in ("repetitions", *CAP_FIELDS):
+            state.options[name] = (data.get(name) or "").strip()[:40]
+        if data.get("options_sent"):
+            for name in CACHE_FIELDS:
+                state.options[name] = "on" if data.get(name) else "off"
         for i in _indices(data, AGENT_KEY):
             state.agents.append(
                 AgentRow(
@@ -187,6 +196,10 @@ class SheetState:
                 errors[f"metric-{j}-metric"] = ["Choose a metric, or remove this row."]
         return errors
 
+    def run_options(self) -> dict:
+        """The options as the service takes them (empty fields: defaults / no cap)."""
+        return {name: value for name, value in self.options.items() if value != ""}
+
     def map_errors(self, message_dict: dict[str, list[str]]) -> dict[str, list[str]]:
         """Service error paths -> sheet field names (one message once per field)."""
         mapped: dict[str, list[str]] = {}
@@ -206,6 +219,8 @@ class SheetState:
                 add("threshold" if path.endswith("threshold") else "star", messages)
             elif path == "config":
                 add("agents" if self.with_workflow else "metrics", messages)
+            elif path in self.options or path == "repetitions":
+                add(path, messages)
             elif match := ERROR_PATH.match(path):
                 add(self._config_error_key(match), messages)
             else:

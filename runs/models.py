@@ -76,6 +76,12 @@ class EvaluationTestCase(models.Model):
     )
     metrics = models.JSONField(default=list, blank=True, help_text="List of metric ids.")
     star_metric = models.JSONField(null=True, blank=True)
+    run_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="repetitions, max_agent_calls, max_judge_calls, max_tokens, max_cost, "
+        "cache_agent_calls, cache_judge_calls for the runs it starts.",
+    )
     version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -101,6 +107,7 @@ class EvaluationTestCase(models.Model):
             "dataset_id": str(self.dataset_id) if self.dataset_id else None,
             "metrics": list(self.metrics),
             "star_metric": self.star_metric,
+            "run_options": dict(self.run_options or {}),
         }
 
 
@@ -274,6 +281,33 @@ class EvaluationRun(models.Model):
     )
     test_case_version = models.PositiveIntegerField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # Repetitions: each row x entry is executed this many times (one task per trial).
+    repetitions = models.PositiveSmallIntegerField(default=1, db_default=1)
+    # Caps (None: no cap). See runs.budget for the reservation rule.
+    max_agent_calls = models.PositiveIntegerField(null=True, blank=True)
+    max_judge_calls = models.PositiveIntegerField(null=True, blank=True)
+    max_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    max_cost = models.FloatField(null=True, blank=True, help_text="US dollars.")
+    cache_agent_calls = models.BooleanField(default=False, db_default=False)
+    cache_judge_calls = models.BooleanField(default=True, db_default=True)
+    # Spent (settled) and reserved (in flight) budget; moved by runs.budget only.
+    agent_calls = models.IntegerField(default=0, db_default=0)
+    judge_calls = models.IntegerField(default=0, db_default=0)
+    tokens_used = models.BigIntegerField(default=0, db_default=0)
+    cost_used = models.FloatField(default=0.0, db_default=0.0)
+    reserved_agent_calls = models.IntegerField(default=0, db_default=0)
+    reserved_judge_calls = models.IntegerField(default=0, db_default=0)
+    reserved_tokens = models.BigIntegerField(default=0, db_default=0)
+    reserved_cost = models.FloatField(default=0.0, db_default=0.0)
+    # The largest tokens / cost one row (its agent call and judge calls) has used so far:
+    # the worst-case reservation of the next rows. None until a row has settled.
+    row_tokens_peak = models.BigIntegerField(null=True, blank=True)
+    row_cost_peak = models.FloatField(null=True, blank=True)
+    cap_reached = models.CharField(
+        max_length=20, blank=True, default="", db_default="", help_text="The cap that stopped it."
+    )
+    cached_calls = models.IntegerField(default=0, db_default=0)
+    cached_cost_saved = models.FloatField(default=0.0, db_default=0.0)
     # SHA-256 of the request that first used ``idempotency_key``: the same key with another
     # body is refused (HTTP 422) instead of answering with this run.
     idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="")
@@ -406,6 +440,9 @@ class RunTask(models.Model):
         "datasets.DatasetItem", on_delete=models.PROTECT, related_name="run_tasks"
     )
     position = models.IntegerField(help_text="The dataset item's position.")
+    trial = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="Which repetition of the row (0-based)."
+    )
     status = models.CharField(max_length=12, choices=TaskStatus.choices, default=TaskStatus.PENDING)
     attempts = models.IntegerField(default=0)
     lease_owner = models.CharField(max_length=64, blank=True, default="")
@@ -426,13 +463,19 @@ class RunTask(models.Model):
         help_text="Pending again only to re-score failed metric results from the stored "
         "outputs (a rerun): the agent is not called.",
     )
+    cost = models.FloatField(null=True, blank=True, help_text="The agent call's cost (USD).")
+    cached = models.BooleanField(
+        default=False, db_default=False, help_text="The agent's answer came from the call cache."
+    )
 
     class Meta:
         # Column names, not relations: ordering by "run" would join and sort by the run's
         # own ordering on every query of 100,000 rows.
         ordering = ["run_id", "position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "entry", "item"], name="run_task_unique_item")
+            models.UniqueConstraint(
+                fields=["run", "entry", "item", "trial"], name="run_task_unique_trial"
+            )
         ]
         indexes = [
             # Claims and progress counts: WHERE run_id = ? AND status = ? ORDER BY id.
@@ -471,6 +514,9 @@ class MetricResult(models.Model):
     reasoning = models.TextField(blank=True, default="")
     error_description = models.TextField(blank=True, default="")
     details = models.JSONField(default=dict, blank=True)
+    cost = models.FloatField(
+        null=True, blank=True, help_text="The judge call's cost (USD); None for other metrics."
+    )
 
     class Meta:
         ordering = ["task_id", "binding_id"]
@@ -488,6 +534,61 @@ class MetricResult(models.Model):
     @property
     def is_error(self) -> bool:
         return bool(self.error_description)
+
+
+class ModelPrice(models.Model):
+    """A project's price of one model, in US dollars per million tokens, on top of the list
+    shipped in ``runs/data/model_prices.json`` (runs.pricing)."""
+
+    id = models.BigAutoField(primary_key=True)
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="model_prices"
+    )
+    model = models.CharField(max_length=200, help_text="The model name as the calls send it.")
+    input_per_million = models.FloatField(help_text="USD per million input (prompt) tokens.")
+    output_per_million = models.FloatField(help_text="USD per million output tokens.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project_id", "model"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "model"], name="model_price_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.model
+
+
+class ProjectRunDefaults(models.Model):
+    """A project's default run options: caps and cache choices a new run starts from."""
+
+    project = models.OneToOneField(
+        "projects.Project", on_delete=models.CASCADE, primary_key=True, related_name="run_defaults"
+    )
+    max_agent_calls = models.PositiveIntegerField(null=True, blank=True)
+    max_judge_calls = models.PositiveIntegerField(null=True, blank=True)
+    max_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    max_cost = models.FloatField(null=True, blank=True, help_text="US dollars.")
+
+    class Meta:
+        verbose_name_plural = "project run defaults"
+
+    def __str__(self) -> str:
+        return f"run defaults of {self.project_id}"
+
+
+class CallCache(models.Model):
+    """Content-addressed answers of agent and judge calls: ``key`` hashes the pinned version
+    and the exact inputs, so any version change misses."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    kind = models.CharField(max_length=8)  # "agent" | "judge"
+    payload = models.JSONField(default=dict)
+    cost = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key[:12]}"
 
 
 class WorkerHeartbeat(models.Model):

@@ -38,10 +38,64 @@ class ResultCell:
     string_value: str | None
     error_description: str
     passed: bool | None = None
+    # Runs with repetitions: the value above is the mean over the row's trials, with their
+    # spread (sample stddev, min, max) and each trial's value (None: no value).
+    stddev: float | None = None
+    min: float | None = None
+    max: float | None = None
+    trials: list | None = None
+    pass_at_k: bool | None = None
+    pass_all_k: bool | None = None
 
     @property
     def value(self):
         return self.number_value if self.number_value is not None else self.string_value
+
+    def trial_dict(self) -> dict:
+        return {
+            "trials": self.trials,
+            "stddev": self.stddev,
+            "min": self.min,
+            "max": self.max,
+            "pass_at_k": self.pass_at_k,
+            "pass_all_k": self.pass_all_k,
+        }
+
+
+def trial_cell(results: list[dict], *, trials: int, binding: BindingColumn | None) -> ResultCell:
+    """One row's cell over its trials: the mean of the trials' values and their spread."""
+    from runs.trials import row_stats
+
+    values: list = [None] * trials
+    errors = []
+    for result in results:
+        index = result.get("trial", 0)
+        if result["error_description"]:
+            errors.append(result["error_description"])
+        elif 0 <= index < trials:
+            number = result["number_value"]
+            values[index] = number if number is not None else result["string_value"]
+    thresholded = binding is not None and binding.is_star and binding.threshold is not None
+    stats = row_stats(
+        values,
+        threshold=binding.threshold if thresholded else None,
+        inverted=bool(binding and binding.inverted),
+    )
+    strings = [v for v in values if isinstance(v, str)]
+    cell = ResultCell(
+        number_value=stats["mean"],
+        string_value=strings[0] if strings and stats["mean"] is None else None,
+        error_description=errors[0] if errors and stats["scored"] == 0 and not strings else "",
+        stddev=stats["stddev"],
+        min=stats["min"],
+        max=stats["max"],
+        trials=values,
+        pass_at_k=stats.get("pass_at_k"),
+        pass_all_k=stats.get("pass_all_k"),
+    )
+    if thresholded and stats["mean"] is not None:
+        cell.passed = passes(stats["mean"], threshold=binding.threshold, inverted=binding.inverted)
+    return cell
 
 
 @dataclass
@@ -71,6 +125,7 @@ class ResultRow:
                     "string_value": cell.string_value if cell else None,
                     "error_description": cell.error_description if cell else "",
                     "passed": cell.passed if cell else None,
+                    **(cell.trial_dict() if cell and cell.trials is not None else {}),
                     **(
                         {"span_results": self.spans[str(binding.id)]}
                         if str(binding.id) in self.spans
@@ -120,6 +175,11 @@ class ResultFilters:
     below: float | None = None
     above: float | None = None
     text: str = ""
+    # Set by ``results_table_page``: with one entry a row is one task, so a status filter is
+    # a plain condition on that task (a join the planner can drive from the claim index on
+    # (run, status, id)) rather than "any task at this position" (a semi-join it can only
+    # apply while walking every scored row).
+    single_entry: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -195,7 +255,9 @@ def _filter_tasks(run, tasks: QuerySet, filters: ResultFilters, *, prefix: str =
     matching ``filters``. Rows are dataset positions: a row matches when any of its tasks
     does."""
     position = f"{prefix}position"
-    if filters.status:
+    if filters.status and filters.single_entry:
+        tasks = tasks.filter(**{f"{prefix}status": filters.status})
+    elif filters.status:
         wanted = RunTask.objects.filter(run=run, status=filters.status).values("position")
         tasks = tasks.filter(**{f"{position}__in": wanted})
     if filters.binding is not None and (filters.below is not None or filters.above is not None):
@@ -224,7 +286,11 @@ def _cursor_error() -> ValidationError:
 
 
 def _page_by_position(run, entry_id, filters, descending, after, limit, offset=0):
-    tasks = _filter_tasks(run, RunTask.objects.filter(run=run, entry_id=entry_id), filters)
+    # One task per row: with repetitions every row has a trial 0.
+    first = RunTask.objects.filter(run=run, entry_id=entry_id)
+    if run.repetitions > 1:
+        first = first.filter(trial=0)
+    tasks = _filter_tasks(run, first, filters)
     if offset and not after:
         order = "-position" if descending else "position"
         positions = list(
@@ -250,6 +316,10 @@ def _page_by_position(run, entry_id, filters, descending, after, limit, offset=0
     return positions, next_after
 
 
+# Up to this many rows kept by a status filter, a score-sorted page sorts their results.
+FEW_ROWS = 5000
+
+
 def _page_by_score(run, binding: BindingColumn, filters, descending, after, limit, offset=0):
     """Results with a number (by value), then results without one, then tasks without a
     result for this metric — each phase keyset-paginated on its own index. ``offset``
@@ -271,6 +341,9 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
             raise _cursor_error() from exc
     positions: list[int] = []
     results = MetricResult.objects.filter(binding_id=binding.id)
+    if run.repetitions > 1:
+        # One result per row: rows sort by their first trial's value.
+        results = results.filter(task__trial=0)
     ranged = filters.binding is not None and filters.binding.id == binding.id
     ranged = ranged and (filters.below is not None or filters.above is not None)
     if ranged:
@@ -280,6 +353,18 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
         if filters.above is not None:
             results = results.filter(number_value__gt=filters.above)
         filters = replace(filters, binding=None, below=None, above=None)
+    if filters.status and filters.single_entry:
+        # A status filter on a big run usually keeps few rows (failed ones): sorting their
+        # results beats walking the whole score index until enough of them turn up, which
+        # is the plan PostgreSQL picks for the semi-join (1 s on 100,000 rows).
+        few = list(
+            RunTask.objects.filter(run=run, entry_id=binding.entry_id, status=filters.status)
+            .order_by()
+            .values_list("id", flat=True)[: FEW_ROWS + 1]
+        )
+        if len(few) <= FEW_ROWS:
+            results = results.filter(task_id__in=few)
+            filters = replace(filters, status="")
     results = _filter_tasks(run, results, filters, prefix="task__")
     if phase == "v":
         numbered = results.filter(number_value__isnull=False)
@@ -335,7 +420,7 @@ def _page_by_score(run, binding: BindingColumn, filters, descending, after, limi
     if phase == "m":
         missing = _filter_tasks(
             run,
-            RunTask.objects.filter(run=run, entry_id=binding.entry_id)
+            RunTask.objects.filter(run=run, entry_id=binding.entry_id, trial=0)
             .exclude(status=TaskStatus.SUCCEEDED)
             .filter(
                 ~Exists(MetricResult.objects.filter(task_id=OuterRef("pk"), binding_id=binding.id))
@@ -362,7 +447,10 @@ def _page_by_offset(run, entry_id, kind, arg, filters, descending, after, limit)
             raise _cursor_error() from exc
         if tag != "o" or offset < 0:
             raise _cursor_error()
-    tasks = _filter_tasks(run, RunTask.objects.filter(run=run, entry_id=entry_id), filters)
+    first = RunTask.objects.filter(run=run, entry_id=entry_id)
+    if run.repetitions > 1:
+        first = first.filter(trial=0)  # one task per row
+    tasks = _filter_tasks(run, first, filters)
     if kind == "latency":
         key = F("latency_ms")
     else:
@@ -393,6 +481,9 @@ def tasks_for_positions(run, positions: list[int], *, full: bool = False) -> lis
         "outputs",
         "attempts",
         "finished_at",
+        "trial",
+        "cost",
+        "cached",
     ]
     if full:
         fields += ["chunks", "spans"]
@@ -422,6 +513,9 @@ def _task_summary(task: RunTask, entry: EntryColumn | None) -> dict:
         "latency_ms": task.latency_ms,
         "input_tokens": task.input_tokens,
         "output_tokens": task.output_tokens,
+        "trial": task.trial,
+        "cost": task.cost,
+        "cached": task.cached,
     }
 
 
@@ -455,14 +549,28 @@ def _rows_for_positions(run, columns: RunColumns, positions: list[int]) -> list[
             status=combined_status([t.status for t in row_tasks]),
             tasks=[_task_summary(t, columns.entry(t.entry_id)) for t in row_tasks],
         )
-        for task in row_tasks:
-            for result in by_task.get(task.id, []):
-                binding = columns.binding(result["binding_id"])
-                row.scores[str(result["binding_id"])] = cell_for(result, binding)
-            for span in span_results.get(task.id, []):
-                row.spans.setdefault(str(span["binding_id"]), []).append(
-                    {k: v for k, v in span.items() if k not in ("task_id", "binding_id")}
+        if run.repetitions > 1:
+            per_binding: dict[str, list[dict]] = {}
+            for task in row_tasks:
+                for result in by_task.get(task.id, []):
+                    per_binding.setdefault(str(result["binding_id"]), []).append(
+                        {**result, "trial": task.trial}
+                    )
+            for binding_id, trial_results in per_binding.items():
+                row.scores[binding_id] = trial_cell(
+                    trial_results, trials=run.repetitions, binding=columns.binding(binding_id)
                 )
+        else:
+            for task in row_tasks:
+                for result in by_task.get(task.id, []):
+                    binding = columns.binding(result["binding_id"])
+                    row.scores[str(result["binding_id"])] = cell_for(result, binding)
+        for task in row_tasks:
+            for span in span_results.get(task.id, []):
+                span_out = {k: v for k, v in span.items() if k not in ("task_id", "binding_id")}
+                if run.repetitions > 1:
+                    span_out["trial"] = task.trial
+                row.spans.setdefault(str(span["binding_id"]), []).append(span_out)
         rows.append(row)
     return rows
 
@@ -489,7 +597,7 @@ def results_table_page(
     """
     columns = columns or run_columns(run)
     limit = max(1, min(int(limit or 50), PAGE_LIMIT_MAX))
-    parsed = parse_result_filters(columns, filters)
+    parsed = replace(parse_result_filters(columns, filters), single_entry=len(columns.entries) == 1)
     kind, descending, arg = _parse_sort(columns, sort)
     entry_id = columns.entries[0].id if columns.entries else None
     offset = max(0, int(offset or 0)) if not after else 0
@@ -506,6 +614,8 @@ def results_table_page(
     total = None
     if count:
         tasks = RunTask.objects.filter(run=run, entry_id=entry_id)
+        if run.repetitions > 1:
+            tasks = tasks.filter(trial=0)  # rows, not trials
         total = _filter_tasks(run, tasks, parsed).count()
     return ResultsPage(
         rows=_rows_for_positions(run, columns, positions),
@@ -549,6 +659,9 @@ def _task_dict(task: RunTask, data: dict, columns: RunColumns, results: list[dic
         )
     return {
         "position": task.position,
+        "trial": task.trial,
+        "cost": task.cost,
+        "cached": task.cached,
         "item_id": str(task.item_id),
         "entry": entry.position if entry else 0,
         "workflow": entry.as_dict() if entry else None,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-from django.db.models import Max, QuerySet
+import orjson
+from django.db.models import Max, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from runs.models import (
     EvaluationRun,
@@ -21,6 +23,12 @@ from runs.models import (
 from traces.span_scoring import run_span_summaries, span_results_by_task
 
 EXPORT_CHUNK = 2000
+
+
+def sql_is_postgresql() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
 
 
 def runs_for_project(
@@ -63,6 +71,8 @@ PROMPT_TASK_FIELDS = (
     "chunks",
     "spans",
     "item__data",
+    "trial",
+    "cost",
 )
 # What a metric result reads as: shared by the prompt pages and the results table drawer.
 RESULT_FIELDS = (
@@ -77,8 +87,10 @@ RESULT_FIELDS = (
 
 
 def prompt_total(run: EvaluationRun, entry_count: int) -> int:
-    """Prompts of one entry: every entry has one task per item once the run is planned."""
-    return run.total_tasks // entry_count if entry_count else 0
+    """Prompts of one entry: every entry has one task per item and trial once the run is
+    planned; a prompt is a row (its trials are merged)."""
+    per_prompt = entry_count * max(1, run.repetitions)
+    return run.total_tasks // per_prompt if entry_count else 0
 
 
 def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> list[tuple]:
@@ -105,7 +117,12 @@ def run_prompt_rows(run: EvaluationRun, *, entry_id, start: int, stop: int) -> l
         spans = span_results_by_task(results)  # span-level metric results, one query
         for task in tasks:
             task["span_results"] = spans.get(task["id"], [])
-    return [(task, results[task["id"]]) for task in tasks]
+    rows = [(task, results[task["id"]]) for task in tasks]
+    if run.repetitions > 1:
+        from runs.trials import merge_prompt_trials
+
+        rows = merge_prompt_trials(rows, repetitions=run.repetitions)
+    return rows
 
 
 def runs_for_test_case(test_case, *, version: int | None = None) -> QuerySet[EvaluationRun]:
@@ -129,86 +146,115 @@ _NO_RESULT = {
 }
 
 
-def _result_dict(result: dict | None) -> dict | None:
-    if result is None:
-        return None
-    return {
-        "number_value": result["number_value"],
-        "string_value": result["string_value"],
-        "reasoning": result["reasoning"],
-        "error_description": result["error_description"],
-    }
-
-
-def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
+def run_result_rows_iter(run: EvaluationRun, *, raw_json: bool = False) -> Iterator[dict]:
     """Every result row as a JSON-ready dict, in dataset order, streamed in keyset chunks.
 
     ``metrics`` is keyed by the binding's column label (the metric's name, or
     "name (vN) · agent" where names repeat), so a metric bound twice, or the same metric on
     two agents, keeps one entry each; every entry also names its ``binding_id``.
+
+    ``raw_json`` (for JSON serialisers that embed ``orjson.Fragment``): on PostgreSQL the JSON
+    columns (item data, outputs, chunks, spans) come back as the database's own JSON text in
+    an ``orjson.Fragment`` instead of being parsed here and serialised again -- most of a
+    download's CPU otherwise. jsonb text is always valid JSON; SQLite's stored text may not be
+    (NaN), so there the values are parsed as usual.
     """
     from runs.columns import run_columns
 
     columns = run_columns(run)
     bindings = columns.bindings
     entries = {e.id: e.workflow_name for e in columns.entries}
+    json_fields = ("outputs", "chunks", "spans", "item__data")
     fields = (
         "id",
         "position",
         "entry_id",
         "status",
         "error",
-        "outputs",
         "input_tokens",
         "output_tokens",
         "latency_ms",
-        "chunks",
-        "spans",
-        "item__data",
+        "trial",
+        "cost",
+        "cached",
     )
+    raw = raw_json and sql_is_postgresql()
+    casts = {}
+    if raw:
+        casts = {f"{name}__text": Cast(name, TextField()) for name in json_fields}
+    else:
+        fields = fields + json_fields
+    # Per binding, what every row repeats (ids as strings once, not once per row).
+    per_binding = [
+        (
+            binding.entry_id,
+            binding.id,
+            binding.label,
+            {
+                "binding_id": str(binding.id),
+                "metric_id": str(binding.metric_id),
+                "metric_name": binding.metric_name,
+                "metric_version": binding.metric_version_number,
+            },
+        )
+        for binding in bindings
+    ]
     # Item positions are dense (0..n-1), so chunks are position ranges: each is a plain
-    # range scan of the (run, position, id) index, on SQLite and PostgreSQL alike.
+    # range scan of the (run, position, id) index, on SQLite and PostgreSQL alike; the
+    # chunk's results are read by the same position range (no list of ids to send).
     tasks = RunTask.objects.filter(run=run)
     last_position = tasks.aggregate(last=Max("position"))["last"]
     per_chunk = max(1, EXPORT_CHUNK // max(1, len(entries) or 1))
     for start in range(0, -1 if last_position is None else last_position + 1, per_chunk):
+        stop = start + per_chunk
         chunk = list(
-            tasks.filter(position__gte=start, position__lt=start + per_chunk)
+            tasks.filter(position__gte=start, position__lt=stop)
             .order_by("position", "id")
-            .values(*fields)
+            .values(*fields, **casts)
         )
         if not chunk:
             continue
+        if raw:
+            for row in chunk:
+                for name in json_fields:
+                    text = row.pop(f"{name}__text")
+                    row[name] = None if text is None else orjson.Fragment(text)
         results: dict[int, dict] = {row["id"]: {} for row in chunk}
-        values = MetricResult.objects.filter(task_id__in=list(results)).values(
+        values = MetricResult.objects.filter(
+            task__run=run, task__position__gte=start, task__position__lt=stop
+        ).values_list(
             "task_id",
             "binding_id",
             "number_value",
             "string_value",
             "reasoning",
             "error_description",
+            "cost",
         )
-        for value in values.order_by():
-            results[value["task_id"]][value["binding_id"]] = value
+        for task_id, binding_id, number, string, reasoning, error, cost in values.order_by():
+            found = results.get(task_id)
+            if found is not None:
+                found[binding_id] = {
+                    "number_value": number,
+                    "string_value": string,
+                    "reasoning": reasoning,
+                    "error_description": error,
+                    **({"cost": cost} if cost is not None else {}),
+                }
         span_results = span_results_by_task(results)
         for row in chunk:
             metrics = {}
-            for binding in bindings:
-                if binding.entry_id != row["entry_id"]:
+            mine = results[row["id"]]
+            for entry_id, binding_id, label, static in per_binding:
+                if entry_id != row["entry_id"]:
                     continue
-                entry = _result_dict(results[row["id"]].get(binding.id))
-                metrics[binding.label] = {
-                    "binding_id": str(binding.id),
-                    "metric_id": str(binding.metric_id),
-                    "metric_name": binding.metric_name,
-                    "metric_version": binding.metric_version_number,
-                    **(entry or _NO_RESULT),
-                }
-                spans = _span_results_of(span_results.get(row["id"]), binding.id)
+                metrics[label] = {**static, **mine.get(binding_id, _NO_RESULT)}
+                spans = _span_results_of(span_results.get(row["id"]), binding_id)
                 if spans is not None:
-                    metrics[binding.label]["span_results"] = spans
+                    metrics[label]["span_results"] = spans
             yield {
                 "row": row["position"],
+                "trial": row["trial"],
                 "task_id": row["id"],
                 "status": row["status"],
                 "error": row["error"],
@@ -223,6 +269,8 @@ def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
                     "latency_ms": row["latency_ms"],
                     "chunks": row["chunks"],
                     "spans": row["spans"],
+                    "cost": row["cost"],
+                    "cached": row["cached"],
                 },
                 "metrics": metrics,
             }

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from evalsite.errors import ConflictError, UnprocessableError
 from runs.engine import sql
+from runs.engine.budget import reset_leaked_reservations
 from runs.engine.enqueue import enqueue_drainers, enqueue_plan
 from runs.engine.finish import cancel_pending_run, request_cancel, try_finish
 from runs.mapping import validate_run_config
@@ -26,6 +27,7 @@ from runs.models import (
     RunTask,
     TaskStatus,
 )
+from runs.options import CAP_FIELDS, clean_run_options, run_options
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -54,9 +56,12 @@ def run_start(
     idempotency_fingerprint: str = "",
     test_case=None,
     test_case_version: int | None = None,
+    options: dict | None = None,
 ) -> EvaluationRun:
     """Validate, pin every version, save the run pending and enqueue its planning.
 
+    ``options``: repetitions, caps and call-cache choices (runs.options); caps the run does
+    not set come from the project's defaults.
     A repeated ``idempotency_key`` (per project) returns the run it first started; with a
     ``idempotency_fingerprint`` (a hash of the request) that differs from the first request's,
     it raises ``UnprocessableError`` (HTTP 422) and creates nothing.
@@ -73,6 +78,7 @@ def run_start(
         ).first()
         if existing is not None:
             return _same_request(existing, idempotency_fingerprint)
+    options = run_options(project, options)
     plan = validate_run_config(
         project=project,
         name=name,
@@ -101,6 +107,7 @@ def run_start(
                 ),
                 idempotency_key=idempotency_key,
                 idempotency_fingerprint=idempotency_fingerprint if idempotency_key else "",
+                **options,
             )
     except IntegrityError:
         if idempotency_key is None:
@@ -152,16 +159,25 @@ def run_cancel(*, run: EvaluationRun) -> EvaluationRun:
 
 
 @transaction.atomic
-def run_rerun(*, run: EvaluationRun) -> EvaluationRun:
+def run_rerun(*, run: EvaluationRun, caps: dict | None = None) -> EvaluationRun:
     """Recover what failed, in the same run, with the pinned versions.
 
     Rows whose agent call failed go back to pending and call the agent again; rows whose
     agent call succeeded but some metric result failed are re-scored from the stored outputs
-    (only those metrics, and the agent is not called). Nothing failed: ``ConflictError``.
+    (only those metrics, and the agent is not called). Rows not run because a cap was
+    reached are run now: pass raised ``caps`` (``max_cost`` etc.; None removes a cap) to
+    let them through. Nothing failed: ``ConflictError``.
     """
+    changes = clean_run_options(caps, partial=True) if caps else {}
+    changes = {k: v for k, v in changes.items() if k in CAP_FIELDS}
     locked = EvaluationRun.objects.select_for_update().get(id=run.id)
     if locked.is_active:
         raise ConflictError("The run is still in progress; wait for it to finish first.")
+    if changes:
+        EvaluationRun.objects.filter(id=run.id).update(**changes)
+    if locked.cap_reached:
+        EvaluationRun.objects.filter(id=run.id).update(cap_reached="")
+    reset_leaked_reservations(run.id)
     reset = {"attempts": 0, "finished_at": None, "lease_expires_at": None}
     recalled = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED).update(
         status=TaskStatus.PENDING, error="", rescore=False, **reset
@@ -224,3 +240,55 @@ def run_delete(*, run: EvaluationRun) -> None:
             f"DELETE FROM {sql.table(EvaluationRun)} WHERE id = %s",  # noqa: S608
             [run_param],
         )
+
+
+# --- prices and run defaults ---------------------------------------------------------------
+
+
+def model_price_set(*, project, model: str, input_per_million, output_per_million):
+    """Set the project's price of ``model`` (USD per million tokens); it wins over the
+    shipped list. Raises ValidationError for a bad name or price."""
+    import math
+
+    from runs.models import ModelPrice
+
+    errors: dict[str, list[str]] = {}
+    name = (model or "").strip()
+    if not name or len(name) > 200:
+        errors["model"] = ["Name the model (at most 200 characters)."]
+    prices = {}
+    for field_name, value in (
+        ("input_per_million", input_per_million),
+        ("output_per_million", output_per_million),
+    ):
+        try:
+            number = float(str(value).strip().lstrip("$"))
+            if not math.isfinite(number) or number < 0 or number > 1e6:
+                raise ValueError
+            prices[field_name] = number
+        except (TypeError, ValueError):
+            errors[field_name] = ["A price in US dollars per million tokens (0 or more)."]
+    if errors:
+        raise ValidationError(errors)
+    price, _ = ModelPrice.objects.update_or_create(
+        project=project, model=name, defaults={**prices, "updated_at": timezone.now()}
+    )
+    return price
+
+
+def model_price_delete(*, project, price_id) -> None:
+    """Remove the project's own price (the shipped one, if any, applies again)."""
+    from runs.models import ModelPrice
+
+    ModelPrice.objects.filter(project=project, id=price_id).delete()
+
+
+def run_defaults_update(*, project, caps: dict):
+    """The project's default caps for new runs (empty: no default)."""
+    from runs.models import ProjectRunDefaults
+
+    clean = clean_run_options({k: caps.get(k) for k in CAP_FIELDS}, partial=True)
+    defaults, _ = ProjectRunDefaults.objects.update_or_create(
+        project=project, defaults={name: clean.get(name) for name in CAP_FIELDS}
+    )
+    return defaults

@@ -80,6 +80,22 @@ def _uuids(values: list[str]) -> list[uuid.UUID]:
     return found
 
 
+def _clean_options(run_options) -> dict:
+    """Run options a test case stores for its runs (checked now, JSON-ready)."""
+    from runs.options import clean_run_options
+
+    if run_options in (None, {}):
+        return {}
+    if not isinstance(run_options, dict):
+        raise ValidationError({"run_options": ["Must be an object."]})
+    try:
+        return clean_run_options(run_options, partial=True)
+    except ValidationError as exc:
+        raise ValidationError(
+            {f"run_options.{key}": messages for key, messages in exc.message_dict.items()}
+        ) from exc
+
+
 def _check_dataset(project, dataset) -> None:
     if dataset is None or dataset.project_id != project.id:
         raise ValidationError({"dataset_uuid": ["No such dataset in this workspace."]})
@@ -104,12 +120,14 @@ def test_case_create(
     metrics: list,
     description: str = "",
     star_metric: dict | None = None,
+    run_options: dict | None = None,
 ) -> EvaluationTestCase:
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": ["Give the test case a name."]})
     _check_dataset(project, dataset)
     metric_ids, star = _clean_metrics(project, metrics, star_metric)
+    options = _clean_options(run_options)
     now = timezone.now()
     test_case = EvaluationTestCase.objects.create(
         project=project,
@@ -118,6 +136,7 @@ def test_case_create(
         dataset=dataset,
         metrics=metric_ids,
         star_metric=star,
+        run_options=options,
         version=1,
         created_by=user if getattr(user, "is_authenticated", False) else None,
         created_at=now,
@@ -129,8 +148,8 @@ def test_case_create(
 
 @transaction.atomic
 def test_case_update(*, test_case: EvaluationTestCase, user, **changes: Any) -> EvaluationTestCase:
-    """Apply ``name``, ``description``, ``dataset``, ``metrics``, ``star_metric`` changes as a
-    new version (runs keep the version they ran)."""
+    """Apply ``name``, ``description``, ``dataset``, ``metrics``, ``star_metric``,
+    ``run_options`` changes as a new version (runs keep the version they ran)."""
     locked = EvaluationTestCase.objects.select_for_update().get(pk=test_case.pk)
     if "name" in changes:
         name = (changes["name"] or "").strip()
@@ -142,6 +161,8 @@ def test_case_update(*, test_case: EvaluationTestCase, user, **changes: Any) -> 
     if "dataset" in changes:
         _check_dataset(locked.project, changes["dataset"])
         locked.dataset = changes["dataset"]
+    if "run_options" in changes:
+        locked.run_options = _clean_options(changes["run_options"])
     metrics = changes.get("metrics", locked.metrics)
     star = changes.get("star_metric", locked.star_metric)
     locked.metrics, locked.star_metric = _clean_metrics(locked.project, metrics, star)
@@ -257,6 +278,7 @@ def test_case_run(
                     idempotency_fingerprint=idempotency_fingerprint,
                     test_case=test_case,
                     test_case_version=test_case.version,
+                    options=dict(test_case.run_options or {}),
                 )
             )
     return runs

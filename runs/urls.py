@@ -1,6 +1,6 @@
 from django.urls import path
 
-from runs.views import run_page, runs_list, sheet, test_cases
+from runs.views import prices, run_page, runs_list, sheet, test_cases
 
 app_name = "runs"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("test-cases/", test_cases.test_case_list, name="test_cases"),
     path("test-cases/<uuid:test_case_id>/", test_cases.test_case_detail, name="test_case"),
     path("test-cases/<uuid:test_case_id>/run/", test_cases.test_case_run, name="test_case_run"),
+    path("prices/", prices.prices_page, name="prices"),
     path("<uuid:run_id>/", run_page.run_detail, name="detail"),
     path("<uuid:run_id>/status/", run_page.run_status, name="status"),
     path("<uuid:run_id>/results/", run_page.run_results, name="results"),

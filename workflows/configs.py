@@ -37,6 +37,7 @@ MAX_TEMPLATE_CHARS = 50_000
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     WorkflowKind.HTTP: (
         "url",
+        "model",
         "method",
         "headers",
         "body_template",
@@ -215,6 +216,12 @@ def validate_version(*, kind: str, config, inputs, outputs, previous_config=None
     clean: dict = {}
     if kind == WorkflowKind.HTTP:
         clean["url"] = _url(errors, "url", config.get("url"))
+        model = config.get("model")
+        if model not in (None, ""):
+            if not isinstance(model, str) or len(model.strip()) > 200:
+                errors.add("model", "Must be a model name (at most 200 characters).")
+            else:
+                clean["model"] = model.strip()
         method = str(config.get("method") or "POST").upper()
         if method not in HTTP_METHODS:
             errors.add("method", f"Choose one of {', '.join(HTTP_METHODS)}.")

@@ -106,6 +106,9 @@ class WorkflowForm(forms.Form):
         for field_name in list(self.fields):
             if field_name not in keep:
                 del self.fields[field_name]
+        if kind == WorkflowKind.HTTP and "model" in self.fields:
+            self.fields["model"].required = False
+            self.fields["model"].help_text = "Optional: the model it calls, for its cost."
         if "callable" in self.fields:
             self.fields["callable"].choices = [(p, p) for p in python_workflow_allow_list()]
         if "api_key" in self.fields and previous is None:

@@ -19,6 +19,7 @@ import httpx
 from httpcore._backends.auto import AutoBackend
 
 from evalsite.outbound import guard
+from evalsite.outbound.pool import KeepAlivePool
 
 
 class OutboundRefused(httpx.ConnectError):
@@ -79,11 +80,22 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    """``httpx.AsyncHTTPTransport`` with the guarded network backend."""
+    """``httpx.AsyncHTTPTransport`` with the guarded network backend and a pool whose cost per
+    call does not grow with the number of connections it holds (``evalsite.outbound.pool``)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._pool._network_backend = GuardedBackend()
+        built = self._pool
+        self._pool = KeepAlivePool(
+            network_backend=GuardedBackend(),
+            ssl_context=built._ssl_context,
+            max_connections=built._max_connections,
+            max_keepalive_connections=built._max_keepalive_connections,
+            keepalive_expiry=built._keepalive_expiry,
+            retries=built._retries,
+            local_address=built._local_address,
+            socket_options=built._socket_options,
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:

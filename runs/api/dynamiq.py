@@ -25,6 +25,7 @@ from runs.api.lookups import (
 )
 from runs.filtersets import RESULT_STATUS_CHOICES, STATUS_CHOICES, ResultFilterSet, RunFilterSet
 from runs.models import RunTask
+from runs.options import CAP_FIELDS, OPTION_FIELDS
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page
 
 TAGS = ["evaluations"]
@@ -108,6 +109,7 @@ class EvaluationListCreateApi(APIView):
             config=data["config"],
             star_metric=data.get("star_metric"),
             idempotency_key=key,
+            options={k: request.data[k] for k in OPTION_FIELDS if k in request.data},
             idempotency_fingerprint=request_fingerprint(request) if key else "",
         )
         run = run_for_user(request, run.id)
@@ -271,11 +273,15 @@ class EvaluationRerunApi(APIView):
             **ERRORS,
         },
         operation_id="evaluations_rerun",
-        description="Re-execute only the failed tasks, with the pinned versions.",
+        description="Re-execute only the failed tasks, with the pinned versions. Rows not run "
+        "because a cap was reached run again; send raised caps (`max_cost`, `max_tokens`, "
+        "`max_agent_calls`, `max_judge_calls`; null removes one) in the body.",
     )
     def post(self, request, evaluation_id):
         run = run_for_user(request, evaluation_id, role=Role.EDITOR)
-        run = services.run_rerun(run=run)
+        body = request.data if isinstance(request.data, dict) else {}
+        caps = {k: body[k] for k in CAP_FIELDS if k in body}
+        run = services.run_rerun(run=run, caps=caps or None)
         return Response(_run_out(run), status=status.HTTP_202_ACCEPTED)
 
 

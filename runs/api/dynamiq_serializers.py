@@ -10,6 +10,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from runs.models import RunMode, RunPhase, RunStatus, TaskStatus
+from runs.usage import run_usage
 
 MAX_NAME = 200
 
@@ -63,6 +64,17 @@ class EvaluationCreateDoc(serializers.Serializer):
     dataset_version_id = serializers.UUIDField()
     config = ConfigEntryDoc(many=True)
     star_metric = StarMetricDoc(required=False, allow_null=True)
+    repetitions = serializers.IntegerField(
+        required=False, min_value=1, max_value=20, help_text="Trials per row x entry (1-20)."
+    )
+    max_agent_calls = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    max_judge_calls = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    max_cost = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, help_text="US dollars."
+    )
+    cache_agent_calls = serializers.BooleanField(required=False, default=False)
+    cache_judge_calls = serializers.BooleanField(required=False, default=True)
 
 
 class EvaluationCreateIn(serializers.Serializer):
@@ -147,6 +159,23 @@ class EvaluationOut(serializers.Serializer):
     config = serializers.JSONField()
     test_case_id = serializers.UUIDField(allow_null=True)
     test_case_version = serializers.IntegerField(allow_null=True)
+    repetitions = serializers.IntegerField()
+    caps = serializers.SerializerMethodField()
+    usage = serializers.SerializerMethodField()
+
+    def get_caps(self, run) -> dict:
+        return {
+            "max_agent_calls": run.max_agent_calls,
+            "max_judge_calls": run.max_judge_calls,
+            "max_tokens": run.max_tokens,
+            "max_cost": run.max_cost,
+            "cap_reached": run.cap_reached or None,
+            "cache_agent_calls": run.cache_agent_calls,
+            "cache_judge_calls": run.cache_judge_calls,
+        }
+
+    def get_usage(self, run) -> dict:
+        return run_usage(run)
 
     def get_status(self, run) -> serializers.ChoiceField(choices=SEED_STATUSES):
         return SEED_STATUS_OF.get(run.status, run.status)

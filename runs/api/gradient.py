@@ -243,6 +243,7 @@ class TestCaseListCreateApi(APIView):
             dataset=dataset,
             metrics=data.get("metrics", []),
             star_metric=data.get("star_metric"),
+            run_options=data.get("run_options"),
         )
         return Response({"test_case_uuid": str(test_case.id)})
 

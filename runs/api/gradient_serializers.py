@@ -72,6 +72,11 @@ class TestCaseCreateIn(serializers.Serializer):
     star_metric = StarMetricIn(required=False, allow_null=True)
     workspace_uuid = serializers.UUIDField(required=False, allow_null=True)
     agent_workspace_name = serializers.CharField(required=False, allow_blank=True)
+    run_options = serializers.JSONField(
+        required=False,
+        help_text="evalsite extra: repetitions, max_agent_calls, max_judge_calls, max_tokens, "
+        "max_cost, cache_agent_calls, cache_judge_calls for the runs the test case starts.",
+    )
 
 
 class TestCaseUpdateIn(serializers.Serializer):
@@ -81,6 +86,11 @@ class TestCaseUpdateIn(serializers.Serializer):
     metrics = MetricsField(required=False)
     star_metric = StarMetricIn(required=False, allow_null=True)
     test_case_uuid = serializers.UUIDField(required=False)
+    run_options = serializers.JSONField(
+        required=False,
+        help_text="evalsite extra: repetitions, max_agent_calls, max_judge_calls, max_tokens, "
+        "max_cost, cache_agent_calls, cache_judge_calls for the runs the test case starts.",
+    )
 
 
 class TestCaseVersionQuery(serializers.Serializer):

@@ -25,6 +25,7 @@ from runs.models import (
     RunTask,
     TaskStatus,
 )
+from runs.usage import run_usage
 from workflows.executors import SPAN_TYPES, UNKNOWN_SPAN
 
 STATUS_BY_RUN_STATUS = {
@@ -233,6 +234,9 @@ def evaluation_run_dict(run: EvaluationRun, context: RunContext | None = None) -
             "test_case_name": test_case.name if test_case else "",
             "test_case_uuid": str(test_case.id) if test_case else "",
             "test_case_version": run.test_case_version,
+            # Extra fields (not in Gradient's schema): trials per row, what the run spent.
+            "repetitions": run.repetitions,
+            "usage": run_usage(run),
         }
     )
 
@@ -453,6 +457,11 @@ def prompt_dict(task: dict, results: list[dict], context: RunContext) -> dict:
             "prompt_id": context.prompt_id(task),
             "prompt_level_metric_results": metric_results,
             "trace_id": as_text(item.get("trace_id")) or str(task["id"]),
+            # Extra fields (not in Gradient's schema): the row's agent cost in US dollars
+            # (omitted when unpriced) and, for runs with repetitions, each metric's value per
+            # trial (the metric results above then hold the mean over the trials).
+            "cost": task.get("cost"),
+            "trials": task.get("trials"),
         }
     )
 
@@ -518,5 +527,7 @@ def test_case_dict(
             "updated_by_user_id": str(user.pk) if user else "",
             "version": version,
             "workspace_uuid": str(test_case.project_id),
+            # evalsite extra: the options of the runs it starts (repetitions, caps, cache).
+            "run_options": dict(snapshot.get("run_options") or {}),
         }
     )

@@ -3,6 +3,18 @@
 PostgreSQL: one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)`` so concurrent
 drainers never wait on each other. SQLite: inside the IMMEDIATE transaction (the write lock
 is held), pick candidates and move them with a conditional update whose row count is checked.
+
+A claim's cost does not depend on the table's size or on the rows already processed:
+
+- the candidate query orders by ``(run_id, status, id)``, the ``run_task_claim`` index's own
+  order, so the planner walks that index inside the run's pending rows instead of the primary
+  key with a filter over every other run's rows (what stale statistics made it pick);
+- each drainer remembers the highest id it has claimed (its *floor*) and claims above it
+  (``id > floor`` is part of the index condition), so the index entries that still point at
+  the dead versions of rows it already moved -- one per processed row until VACUUM, which we
+  do not rely on -- are never walked again. Only when fewer rows than asked for lie above the
+  floor (the run's end, or rows given back below it by a release or the sweeper) does one
+  claim look from the start of the run.
 """
 
 from __future__ import annotations
@@ -28,19 +40,82 @@ def new_lease_owner() -> str:
     return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
 
 
+# owner -> the highest task id that drainer has claimed (see the module docstring)
+_floors: dict[str, int] = {}
+_MAX_FLOORS = 10_000
+
+
+def claim_floor(owner: str) -> int:
+    return _floors.get(owner, 0)
+
+
+def _remember(owner: str, ids) -> None:
+    if ids:
+        if len(_floors) >= _MAX_FLOORS and owner not in _floors:
+            _floors.clear()  # drainers that finished long ago; a floor is only a hint
+        _floors[owner] = max(_floors.get(owner, 0), max(ids))
+
+
+def forget_floor(owner: str) -> None:
+    _floors.pop(owner, None)
+
+
+def candidates_sql(tasks: str) -> str:
+    """The run's (``%(run)s``) pending rows above ``%(floor)s``, at most ``%(limit)s`` of them,
+    skipping rows another drainer holds. The row comparison is a range only the
+    ``run_task_claim`` index (run_id, status, id) can serve, and the order is that index's
+    own: the planner cannot prefer walking the primary key with a filter."""
+    return (
+        f"SELECT id FROM {tasks} WHERE run_id = %(run)s AND status = 'pending' "  # noqa: S608
+        f"AND (run_id, status, id) > (%(run)s, 'pending', %(floor)s) "
+        f"ORDER BY run_id, status, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    )
+
+
+def _claim_sql(tasks: str) -> str:
+    return (
+        f"UPDATE {tasks} SET status = 'claimed', lease_owner = %(owner)s, "  # noqa: S608
+        f"lease_expires_at = %(expires)s, attempts = attempts + 1 "
+        f"WHERE id IN ({candidates_sql(tasks)}) RETURNING id"
+    )
+
+
+def _claim_and_load_sql(tasks: str, items: str) -> str:
+    return (
+        f"WITH claimed AS (UPDATE {tasks} SET status = 'claimed', lease_owner = %(owner)s, "  # noqa: S608
+        f"lease_expires_at = %(expires)s, attempts = attempts + 1 "
+        f"WHERE id IN ({candidates_sql(tasks)}) "
+        f"RETURNING id, entry_id, item_id) SELECT c.id, c.entry_id, i.data FROM claimed c "
+        f"JOIN {items} i ON i.id = c.item_id ORDER BY c.id"
+    )
+
+
+def _claim_above_floor(statement: str, run_id, *, owner: str, limit: int, expires) -> list:
+    """Rows claimed above the owner's floor, then (when that gave fewer than ``limit``) from
+    the start of the run; the owner's floor moves up to the highest id claimed."""
+    floor = claim_floor(owner)
+    params = {"owner": owner, "expires": expires, "run": sql.uuid_param(run_id)}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement, {**params, "floor": floor, "limit": limit})
+        rows = cursor.fetchall()
+        if floor and len(rows) < limit:
+            cursor.execute(statement, {**params, "floor": 0, "limit": limit - len(rows)})
+            rows += cursor.fetchall()
+    if rows:
+        _remember(owner, [row[0] for row in rows])
+    else:
+        forget_floor(owner)
+    rows.sort(key=lambda row: row[0])
+    return rows
+
+
 def claim_batch(run_id, *, owner: str, limit: int, lease_seconds: int) -> list[int]:
     """Claim up to ``limit`` pending tasks of the run for ``owner``; returns their ids."""
     expires = timezone.now() + timedelta(seconds=lease_seconds)
     if sql.is_postgresql():
-        tasks = sql.table(RunTask)
-        statement = (
-            f"UPDATE {tasks} SET status = 'claimed', lease_owner = %s, lease_expires_at = %s, "  # noqa: S608
-            f"attempts = attempts + 1 WHERE id IN (SELECT id FROM {tasks} WHERE run_id = %s "
-            f"AND status = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id"
-        )
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(statement, [owner, expires, sql.uuid_param(run_id), limit])
-            return sorted(row[0] for row in cursor.fetchall())
+        statement = _claim_sql(sql.table(RunTask))
+        rows = _claim_above_floor(statement, run_id, owner=owner, limit=limit, expires=expires)
+        return [row[0] for row in rows]
     with transaction.atomic():
         candidates = list(
             RunTask.objects.filter(run_id=run_id, status=TaskStatus.PENDING)
@@ -71,17 +146,8 @@ def claim_and_load_pg(run_id, *, owner: str, limit: int, lease_seconds: int) -> 
     from datasets.models import DatasetItem
 
     expires = timezone.now() + timedelta(seconds=lease_seconds)
-    tasks, items = sql.table(RunTask), sql.table(DatasetItem)
-    statement = (
-        f"WITH claimed AS (UPDATE {tasks} SET status = 'claimed', lease_owner = %s, "  # noqa: S608
-        f"lease_expires_at = %s, attempts = attempts + 1 WHERE id IN (SELECT id FROM {tasks} "
-        f"WHERE run_id = %s AND status = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
-        f"RETURNING id, entry_id, item_id) SELECT c.id, c.entry_id, i.data FROM claimed c "
-        f"JOIN {items} i ON i.id = c.item_id ORDER BY c.id"
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(statement, [owner, expires, sql.uuid_param(run_id), limit])
-        rows = cursor.fetchall()
+    statement = _claim_and_load_sql(sql.table(RunTask), sql.table(DatasetItem))
+    rows = _claim_above_floor(statement, run_id, owner=owner, limit=limit, expires=expires)
     return [(t, e, json.loads(d) if isinstance(d, str | bytes) else d) for t, e, d in rows]
 
 

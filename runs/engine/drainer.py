@@ -10,15 +10,18 @@ the event loop: rows are loaded before and written after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from datasets.models import DatasetVersion
 from runs.engine import claims, conf, sql
+from runs.engine.budget import Budget, Usage, not_run_error, reset_leaked_reservations
 from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
 from runs.engine.pipeline import LoopThread, Window, drain_pipelined
@@ -39,6 +42,9 @@ class BindingContext:
     name: str
     scorer: Any
     inputs: list[tuple[str, Selector]]
+    model: str | None = None  # LLM judges: the model priced for their calls
+    is_judge: bool = False
+    metric_version_id: Any = None
 
 
 @dataclass
@@ -55,6 +61,12 @@ class EntryContext:
     executor: Any = None
     inputs: list[tuple[str, Selector]] = field(default_factory=list)
     bindings: list[BindingContext] = field(default_factory=list)
+    model: str | None = None  # the workflow version's model, priced for its calls
+    workflow_version_id: Any = None
+
+    @property
+    def judge_count(self) -> int:
+        return sum(1 for b in self.bindings if b.is_judge)
 
 
 def _compile(mapping: dict, columns: list[str]) -> list[tuple[str, Selector]]:
@@ -71,12 +83,16 @@ class RunContext:
 
     def __init__(self, run: EvaluationRun, *, drainers: int):
         from metrics.scoring import build_scorer
+        from runs import pricing
         from traces.span_scoring import wrap_scorer as span_wrap
         from workflows.executors import build_executor
 
         version = DatasetVersion.objects.get(id=run.dataset_version_id)
         columns = version.column_names()
         self.run_id = run.id
+        self.prices = pricing.price_list_for(run.project_id)
+        self.cache_agent_calls = run.cache_agent_calls
+        self.cache_judge_calls = run.cache_judge_calls
         self.entries: dict[Any, EntryContext] = {}
         entries = RunEntry.objects.filter(run=run).select_related("workflow_version__workflow")
         for entry in entries:
@@ -93,15 +109,21 @@ class RunContext:
                 # The workflow's max concurrency holds across the whole run: share it out.
                 executor.max_concurrency = max(1, workflow_version.max_concurrency // drainers)
                 context.executor = executor
+                context.model = pricing.workflow_model(workflow_version)
+                context.workflow_version_id = workflow_version.id
             self.entries[entry.id] = context
         bindings = MetricBinding.objects.filter(run=run).select_related("metric_version__metric")
         for binding in bindings.order_by("position"):
+            is_judge = binding.metric_version.implementation == "llm_judge"
             self.entries[binding.entry_id].bindings.append(
                 BindingContext(
                     binding.id,
                     binding.metric_version.metric.name,
                     span_wrap(binding, build_scorer(binding.metric_version)),
                     _compile(binding.input_selector, columns),
+                    model=pricing.metric_model(binding.metric_version) if is_judge else None,
+                    is_judge=is_judge,
+                    metric_version_id=binding.metric_version_id,
                 )
             )
         self.calls_workflows = any(e.executor is not None for e in self.entries.values())
@@ -112,6 +134,46 @@ class RunContext:
         # task id -> Rescore, filled by the drainer's thread when it claims such rows and
         # taken by the row's processing (on the event loop thread, so no ORM there).
         self.rescore: dict[int, Rescore] = {}
+        # task id -> (cache key, cached ExecutionResult or None), same hand-over.
+        self.agent_cache: dict[int, tuple[str, Any]] = {}
+        self.agent_calls_per_row = max(
+            (1 for e in self.entries.values() if e.executor is not None), default=0
+        )
+        self.judge_calls_per_row = max((e.judge_count for e in self.entries.values()), default=0)
+        self.metric_versions = {
+            b.binding_id: b.metric_version_id for e in self.entries.values() for b in e.bindings
+        }
+        self.judge_cache = (
+            JudgeCache() if self.cache_judge_calls and self.judge_calls_per_row else None
+        )
+
+    def judge_key(self, binding: BindingContext, inputs: dict) -> str:
+        from runs import call_cache
+
+        return call_cache.judge_key(self.metric_versions[binding.binding_id], inputs)
+
+    def load_agent_cache(self, rows: list[tuple]) -> None:
+        """Of the claimed rows, look up the agent calls already answered for the same pinned
+        version, inputs and trial (runs.call_cache); the rest will be stored after."""
+        from runs import call_cache
+
+        rows = [r for r in rows if self.entries[r[1]].executor is not None]
+        if not rows:
+            return
+        trials = dict(
+            RunTask.objects.filter(id__in=[r[0] for r in rows]).values_list("id", "trial")
+        )
+        keys = {}
+        for task_id, entry_id, data in rows:
+            entry = self.entries[entry_id]
+            inputs = {name: selector.resolve(data or {}, None) for name, selector in entry.inputs}
+            keys[task_id] = call_cache.agent_key(
+                entry.workflow_version_id, inputs, trials.get(task_id, 0)
+            )
+        found = call_cache.lookup(set(keys.values()))
+        for task_id, key in keys.items():
+            hit = found.get(key)
+            self.agent_cache[task_id] = (key, hit)
 
     def load_rescores(self, task_ids: list[int]) -> None:
         """Of the claimed ``task_ids``, note those pending only for re-scoring: which of
@@ -205,34 +267,129 @@ async def process_row(context: RunContext, task_id, entry_id, data: dict, client
     ``error`` is the agent call's; each metric's error stays on its own result."""
     entry = context.entries[entry_id]
     rescore = context.rescore.pop(task_id, None)
+    cache_key, cached = context.agent_cache.pop(task_id, (None, None))
     workflow_result = None
+    usage = Usage()
     workflow_view = rescore.workflow_view if rescore is not None else None
+    agent_cost = None
     if entry.executor is not None and rescore is None:
-        workflow_result = await _call_workflow(entry, data, client)
+        if cached is not None:
+            from runs import call_cache
+
+            workflow_result = call_cache.agent_result(cached)
+            usage.cached_calls += 1
+            usage.cached_saved += cached.cost or 0.0
+        else:
+            workflow_result = await _call_workflow(entry, data, client)
+            usage.agent_calls += 1
+            usage.tokens += (workflow_result.input_tokens or 0) + (
+                workflow_result.output_tokens or 0
+            )
+            agent_cost = context.prices.cost(
+                entry.model, workflow_result.input_tokens, workflow_result.output_tokens
+            )
+            usage.cost += agent_cost or 0.0
         if workflow_result.error:
             # Nothing to score: the metrics have no results on this row.
             error = f"Workflow error: {workflow_result.error}"[:2000]
-            return TaskOutcome(task_id=task_id, error=error, workflow=workflow_result)
+            return TaskOutcome(
+                task_id=task_id,
+                error=error,
+                workflow=workflow_result,
+                usage=usage,
+                agent_cost=agent_cost,
+            )
         workflow_view = _workflow_view(workflow_result)
     bindings = _bindings_to_score(entry, rescore)
     scored: list = []
     pending = []
+    judge_keys: dict = {}
     for binding in bindings:
         inputs = _metric_inputs(binding, data, workflow_view)
         if binding.scorer.is_async:
-            pending.append((binding, _safe_ascore(binding, inputs, client)))
+            if binding.is_judge and context.judge_cache is not None:
+                judge_keys[binding.binding_id] = context.judge_key(binding, inputs)
+            pending.append((binding, inputs))
         else:
             scored.append((binding, _safe_score(binding, inputs)))
     if pending:
+        hits = await context.judge_cache.lookup(set(judge_keys.values())) if judge_keys else {}
+        calls = []
+        for binding, inputs in pending:
+            key = judge_keys.get(binding.binding_id)
+            if key is not None and key in hits:
+                calls.append(_cached_outcome(hits[key]))
+            else:
+                calls.append(_keyed(_safe_ascore(binding, inputs, client), key))
+        pending = [(binding, call) for (binding, _), call in zip(pending, calls, strict=True)]
         outcomes = await asyncio.gather(*(coroutine for _, coroutine in pending))
         scored.extend(zip((b for b, _ in pending), outcomes, strict=True))
         order = {b.binding_id: i for i, b in enumerate(entry.bindings)}
         scored.sort(key=lambda pair: order[pair[0].binding_id])
+        for binding, outcome in scored:
+            if not binding.is_judge:
+                continue
+            if outcome.cached:
+                usage.cached_calls += 1
+                usage.cached_saved += outcome.cost or 0.0
+                outcome.cost = 0.0
+                continue
+            usage.judge_calls += 1
+            usage.tokens += (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
+            outcome.cost = context.prices.cost(
+                binding.model, outcome.input_tokens, outcome.output_tokens
+            )
+            usage.cost += outcome.cost or 0.0
     return TaskOutcome(
         task_id=task_id,
         results=[(b.binding_id, o) for b, o in scored],
         workflow=workflow_result,
+        usage=usage,
+        cache_key=cache_key if cached is None else None,
+        cached=cached is not None,
+        agent_cost=0.0 if cached is not None else agent_cost,
     )
+
+
+async def _keyed(coroutine, key):
+    outcome = await coroutine
+    outcome.cache_key = key
+    return outcome
+
+
+async def _cached_outcome(entry):
+    from runs import call_cache
+
+    return call_cache.judge_outcome(entry)
+
+
+class JudgeCache:
+    """Judge-cache look-ups for rows on the event loop: the query runs in one helper thread
+    with its own database connection (never in the event loop itself)."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-cache")
+
+    async def lookup(self, keys: set) -> dict:
+        from runs import call_cache
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, call_cache.lookup, keys)
+
+    def close(self) -> None:
+        self.pool.submit(_close_thread_connection).result(timeout=30)
+        self.pool.shutdown(wait=True)
+
+
+def _close_thread_connection() -> None:
+    """Close the helper thread's own database connection (tests on an in-memory SQLite
+    database share the main thread's connection instead: leave that one alone)."""
+    from django.db import DatabaseError, connection
+
+    with contextlib.suppress(DatabaseError):
+        connection.close()
 
 
 def load_rows(task_ids: list[int]) -> list[tuple]:
@@ -256,6 +413,13 @@ class Drainer:
         self.rescoring = RunTask.objects.filter(run_id=self.run_id, rescore=True).exists()
         self.loop_thread: LoopThread | None = None
         self.client = None
+        self.budget = Budget(
+            run,
+            agent_calls_per_row=self.context.agent_calls_per_row,
+            judge_calls_per_row=self.context.judge_calls_per_row,
+        )
+        # True while a cap leaves no room for now but rows in flight may give some back.
+        self.budget_blocked = False
 
     def _start_loop(self) -> None:
         """The event loop (in its own thread) and the drainer's one shared HTTP client."""
@@ -282,9 +446,14 @@ class Drainer:
         for task_id, entry_id, data in rows:
             self.leases.tick()  # a slow synchronous metric must not let the batch's lease lapse
             outcomes.append(score_row_sync(self.context, task_id, entry_id, data or {}))
-        return sql.retry_on_deadlock(write_batch)(self.run_id, outcomes, owner=self.owner)
+        return sql.retry_on_deadlock(write_batch)(
+            self.run_id, outcomes, owner=self.owner, budget=self.budget
+        )
 
     def close(self) -> None:
+        if self.context.judge_cache is not None:
+            self.context.judge_cache.close()
+            self.context.judge_cache = None
         if self.loop_thread is not None:
             if self.client is not None:
                 self.loop_thread.call(self.client.aclose())
@@ -300,8 +469,38 @@ class Drainer:
     def has_pending(self) -> bool:
         return RunTask.objects.filter(run_id=self.run_id, status=TaskStatus.PENDING).exists()
 
+    @property
+    def cap_reached(self) -> str:
+        return self.budget.reached
+
     def claim_rows(self, limit: int) -> list[tuple]:
-        """Claim up to ``limit`` pending rows: [(task id, entry id, item data)]."""
+        """Claim up to ``limit`` pending rows: [(task id, entry id, item data)], reserving
+        each row's worst-case budget first when the run has caps (runs.engine.budget)."""
+        self.budget_blocked = False
+        if not self.budget.active:
+            return self._claim(limit)
+        if self.budget.reached:
+            return []
+        # Reserving and claiming happen in one transaction that holds the run row's lock:
+        # nobody ever sees budget reserved for rows that are not claimed yet.
+        with transaction.atomic():
+            reservations = self.budget.reserve(limit)
+            nothing_held = not reservations and not self.budget.reached and not self.budget.held
+            if nothing_held and not (
+                RunTask.objects.filter(run_id=self.run_id, status=TaskStatus.CLAIMED).exists()
+            ):
+                # Nothing in flight anywhere, yet budget is reserved: a drainer died.
+                reset_leaked_reservations(self.run_id)
+                reservations = self.budget.reserve(limit)
+            if not reservations:
+                self.budget_blocked = not self.budget.reached
+                return []
+            rows = self._claim(len(reservations))
+            leftover = self.budget.hold([row[0] for row in rows], reservations)
+            self.budget.release_unused(leftover)
+        return rows
+
+    def _claim(self, limit: int) -> list[tuple]:
         if sql.is_postgresql():
             rows = claims.claim_and_load_pg(
                 self.run_id, owner=self.owner, limit=limit, lease_seconds=self.lease
@@ -313,7 +512,17 @@ class Drainer:
             rows = load_rows(task_ids) if task_ids else []
         if rows and self.rescoring:
             self.context.load_rescores([row[0] for row in rows])
+        if rows and self.context.cache_agent_calls:
+            self.context.load_agent_cache(rows)
         return rows
+
+    def stop_at_cap(self) -> None:
+        """The cap is reached and this drainer's rows have settled: the rows nobody claimed
+        are not run, and the run records which cap stopped it."""
+        cap = self.budget.reached
+        limit = self.budget.caps[cap]
+        EvaluationRun.objects.filter(id=self.run_id, cap_reached="").update(cap_reached=cap)
+        fail_tasks(self.run_id, None, error=not_run_error(cap, limit))
 
     def drain(self, *, budget_seconds: float) -> bool:
         """Work until nothing is left to claim, the run stops, or the budget is spent.
@@ -321,7 +530,11 @@ class Drainer:
         deadline = time.monotonic() + budget_seconds
         if self.context.needs_loop:
             self._start_loop()
-            return drain_pipelined(self, deadline=deadline, window=self._window())
+            more = drain_pipelined(self, deadline=deadline, window=self._window())
+            if self.budget.reached:
+                self.stop_at_cap()
+                return False
+            return more
         while True:
             if not self.run_is_running():
                 return False
@@ -353,6 +566,7 @@ class Drainer:
                     error="Gave up after repeated failures while processing this row.",
                 )
             claims.release(task_ids, owner=self.owner)
+            self.budget.release_unused([self.budget.take(task_ids)])
         except Exception:
             log.exception("run %s: could not give back claimed tasks", self.run_id)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from runs.engine import sql
+from runs.engine.budget import NOT_RUN_PREFIX, cap_label, reset_leaked_reservations
 from runs.models import (
     EvaluationRun,
     MetricBinding,
@@ -32,6 +33,7 @@ def _not_scored_by_entry(run: EvaluationRun) -> dict:
     """{entry id: rows whose agent call (or the row itself) failed}: no metric ran there."""
     return dict(
         RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED)
+        .exclude(error__startswith=NOT_RUN_PREFIX)
         .order_by()
         .values_list("entry_id")
         .annotate(n=Count("id"))
@@ -109,6 +111,16 @@ def compute_summaries(run: EvaluationRun) -> tuple[dict, bool | None]:
         )
         if is_star:
             pass_status = star_pass_status(summary, threshold=run.star_threshold, metric=metric)
+        if binding.metric_version.implementation == "llm_judge":
+            summary["cost"] = (
+                MetricResult.objects.filter(binding=binding).aggregate(c=Sum("cost"))["c"] or 0.0
+            )
+        if run.repetitions > 1:
+            from runs.trials import repetition_summary
+
+            summary["trials"] = repetition_summary(
+                run, binding, metric=metric, threshold=run.star_threshold if is_star else None
+            )
         summaries[str(binding.id)] = summary
     return summaries, pass_status
 
@@ -156,8 +168,17 @@ def failure_reasons(run: EvaluationRun, counts: dict[str, int], summaries: dict)
     parts = []
     total = sum(counts.values())
     failed = counts.get(TaskStatus.FAILED, 0)
+    failed_tasks = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED)
+    if run.cap_reached:
+        not_run = failed_tasks.filter(error__startswith=NOT_RUN_PREFIX).count()
+        failed -= not_run
+        limit = getattr(run, run.cap_reached)
+        parts.append(
+            f"Stopped at {cap_label(run.cap_reached, limit)} after {total - not_run:,} "
+            f"of {total:,} rows"
+        )
+        failed_tasks = failed_tasks.exclude(error__startswith=NOT_RUN_PREFIX)
     if failed:
-        failed_tasks = RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED)
         error, distinct = _commonest(failed_tasks, "error")
         error = error.removeprefix("Workflow error: ")
         what = "rows could not be processed" if run.is_dataset_only else "agent calls failed"
@@ -204,6 +225,8 @@ def try_finish(run_id) -> bool:
         if tasks.filter(status__in=busy).exists():
             return False
         now = timezone.now()
+        # Nothing is claimed: any budget still reserved leaked from a drainer that died.
+        reset_leaked_reservations(run_id)
         if cancelling:
             sql.cancel_pending_tasks(run_id, now=now)
             if tasks.filter(status__in=busy + [TaskStatus.PENDING]).exists():

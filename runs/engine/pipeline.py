@@ -85,7 +85,8 @@ def drain_pipelined(drainer, *, deadline: float, window: Window) -> bool:
                 room >= max(1, window.claim_chunk // 2) or not in_flight
             ):
                 rows = drainer.claim_rows(max(1, min(window.claim_chunk, room)))
-                exhausted = not rows
+                # A cap with no room for now is not the end: rows in flight give some back.
+                exhausted = not rows and not drainer.budget_blocked
                 for task_id, entry_id, data in rows:
                     coroutine = process_row(
                         drainer.context, task_id, entry_id, data or {}, drainer.client
@@ -98,12 +99,16 @@ def drain_pipelined(drainer, *, deadline: float, window: Window) -> bool:
                 for future in finished:
                     in_flight.pop(future)
                     done.append(future.result())
+            elif drainer.budget_blocked and not done:
+                time.sleep(WAIT_SLICE_SECONDS)  # other drainers' rows hold the budget
             if done and (
                 len(done) >= window.write_chunk
                 or not in_flight
                 or time.monotonic() - last_write >= WRITE_INTERVAL_SECONDS
             ):
-                retry_on_deadlock(write_batch)(drainer.run_id, done, owner=drainer.owner)
+                retry_on_deadlock(write_batch)(
+                    drainer.run_id, done, owner=drainer.owner, budget=drainer.budget
+                )
                 done = []
                 last_write = time.monotonic()
             if not in_flight and not done and (exhausted or stopping):

@@ -1,4 +1,5 @@
-"""Planning: one task row per dataset item and entry, created inside the database."""
+"""Planning: one task row per dataset item, entry and trial (``repetitions`` of them),
+created inside the database."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ log = logging.getLogger(__name__)
 def _insert_tasks_sql() -> str:
     tasks, items = sql.table(RunTask), sql.table(DatasetItem)
     columns = (
-        "run_id, entry_id, item_id, position, status, attempts, lease_owner, outputs, "
+        "run_id, entry_id, item_id, position, trial, status, attempts, lease_owner, outputs, "
         "chunks, spans, error"
     )
     select = (
-        f"SELECT %s, %s, id, position, 'pending', 0, '', '{{}}', '[]', '[]', '' "  # noqa: S608
+        f"SELECT %s, %s, id, position, %s, 'pending', 0, '', '{{}}', '[]', '[]', '' "  # noqa: S608
         f"FROM {items} WHERE version_id = %s"
     )
     if sql.is_postgresql():
@@ -48,10 +49,18 @@ def plan_run(run_id, *, inline_drainer: bool = False) -> bool:
             version_param = sql.uuid_param(run.dataset_version_id)
             with connection.cursor() as cursor:
                 for entry_id in RunEntry.objects.filter(run=run).values_list("id", flat=True):
-                    cursor.execute(
-                        statement,
-                        [sql.uuid_param(run.id), sql.uuid_param(entry_id), version_param],
-                    )
+                    # Trial by trial: a row's repetitions get neighbouring ids per trial
+                    # round, so the first trial of every row is claimed before the second.
+                    for trial in range(max(1, run.repetitions)):
+                        cursor.execute(
+                            statement,
+                            [
+                                sql.uuid_param(run.id),
+                                sql.uuid_param(entry_id),
+                                trial,
+                                version_param,
+                            ],
+                        )
             total = RunTask.objects.filter(run=run).count()
             EvaluationRun.objects.start(run.id, mode=run.mode, total_tasks=total)
     except Exception as exc:

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from runs.engine import sql
+from runs.engine.budget import Reservation, Usage, settle_run
 from runs.engine.claims import owned_ids
 from runs.models import EvaluationRun, MetricResult, RunTask, TaskStatus
 from traces.span_scoring import store_span_results
@@ -37,6 +38,10 @@ class TaskOutcome:
     error: str = ""
     results: list[tuple[Any, Any]] = field(default_factory=list)  # (binding_id, MetricOutcome)
     workflow: Any = None  # workflows.executors.ExecutionResult
+    usage: Any = None  # runs.engine.budget.Usage of the row's calls
+    agent_cost: float | None = None
+    cached: bool = False  # the agent's answer came from the call cache
+    cache_key: str | None = None  # store the agent's answer under this key once written
 
     @property
     def succeeded(self) -> bool:
@@ -52,12 +57,12 @@ def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
     results = sql.table(MetricResult)
     columns = (
         "run_id, task_id, binding_id, number_value, string_value, reasoning, "
-        "error_description, details"
+        "error_description, details, cost"
     )
     update = (
         "number_value = excluded.number_value, string_value = excluded.string_value, "
         "reasoning = excluded.reasoning, error_description = excluded.error_description, "
-        "details = excluded.details"
+        "details = excluded.details, cost = excluded.cost"
     )
     run_param = sql.uuid_param(run_id)
     binding_params: dict = {}
@@ -77,6 +82,7 @@ def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
                     metric.reasoning or "",
                     metric.error_description or "",
                     _json(metric.details or {}),
+                    metric.cost,
                 )
             )
     if not rows:
@@ -87,7 +93,7 @@ def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(rows), RESULT_CHUNK):
             chunk = rows[start : start + RESULT_CHUNK]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
             params = [value for row in chunk for value in row]
             cursor.execute(
                 f"INSERT INTO {results} ({columns}) VALUES {values} "  # noqa: S608
@@ -104,7 +110,7 @@ def _copy_results(rows: list[tuple], *, columns: str, update: str) -> None:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS runs_result_stage (run_id uuid, task_id bigint, "
             "binding_id uuid, number_value double precision, string_value text, reasoning text, "
-            "error_description text, details jsonb) ON COMMIT DELETE ROWS"
+            "error_description text, details jsonb, cost double precision) ON COMMIT DELETE ROWS"
         )
         with cursor.cursor.copy(f"COPY runs_result_stage ({columns}) FROM STDIN") as copy:
             for row in rows:
@@ -150,6 +156,8 @@ def _update_tasks(outcomes: list[TaskOutcome], *, owner: str, now) -> None:
                 result.latency_ms,
                 outcome.error,
                 now_param,
+                outcome.agent_cost,
+                outcome.cached,
                 outcome.task_id,
                 owner,
             )
@@ -158,7 +166,7 @@ def _update_tasks(outcomes: list[TaskOutcome], *, owner: str, now) -> None:
         cursor.executemany(
             f"UPDATE {tasks} SET status = %s, outputs = %s, input_tokens = %s, "  # noqa: S608
             "output_tokens = %s, chunks = %s, spans = %s, latency_ms = %s, error = %s, "
-            "finished_at = %s, lease_expires_at = NULL, rescore = FALSE "
+            "finished_at = %s, cost = %s, cached = %s, lease_expires_at = NULL, rescore = FALSE "
             "WHERE id = %s AND status = 'claimed' AND lease_owner = %s",
             params,
         )
@@ -168,7 +176,7 @@ def _update_owned_tasks_pg(outcomes: list[TaskOutcome], *, owner: str, now) -> s
     """PostgreSQL: move every task of the batch in one statement (arrays, not one
     placeholder per row) and learn from RETURNING which ones this drainer still owned."""
     columns: dict[str, list] = {
-        k: [] for k in ("id", "st", "err", "out", "it", "ot", "ch", "sp", "lat")
+        k: [] for k in ("id", "st", "err", "out", "it", "ot", "ch", "sp", "lat", "co", "ca")
     }
     for outcome in outcomes:
         result = outcome.workflow
@@ -181,6 +189,8 @@ def _update_owned_tasks_pg(outcomes: list[TaskOutcome], *, owner: str, now) -> s
         columns["ch"].append(None if result is None else _json(result.chunks or []))
         columns["sp"].append(None if result is None else _json(result.spans or []))
         columns["lat"].append(None if result is None else result.latency_ms)
+        columns["co"].append(None if result is None else outcome.agent_cost)
+        columns["ca"].append(None if result is None else outcome.cached)
     tasks = sql.table(RunTask)
     # Rows without a workflow result (dataset-only, or re-scored from stored outputs) keep
     # whatever the agent call stored.
@@ -191,9 +201,11 @@ def _update_owned_tasks_pg(outcomes: list[TaskOutcome], *, owner: str, now) -> s
         f"input_tokens = {keep.format('input_tokens', 'it')}, "
         f"output_tokens = {keep.format('output_tokens', 'ot')}, "
         "chunks = COALESCE(v.ch::jsonb, t.chunks), spans = COALESCE(v.sp::jsonb, t.spans), "
-        f"latency_ms = {keep.format('latency_ms', 'lat')} "
+        f"latency_ms = {keep.format('latency_ms', 'lat')}, "
+        f"cost = {keep.format('cost', 'co')}, cached = COALESCE(v.ca, t.cached) "
         "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], "
-        "%s::text[], %s::text[], %s::float8[]) AS v(id, st, err, out, it, ot, ch, sp, lat) "
+        "%s::text[], %s::text[], %s::float8[], %s::float8[], %s::boolean[]) "
+        "AS v(id, st, err, out, it, ot, ch, sp, lat, co, ca) "
         "WHERE t.id = v.id AND t.status = 'claimed' AND t.lease_owner = %s RETURNING t.id"
     )
     with connection.cursor() as cursor:
@@ -209,8 +221,17 @@ def _drop_results_of_failed(outcomes: list[TaskOutcome]) -> None:
         MetricResult.objects.filter(task_id__in=failed).delete()
 
 
-def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str) -> tuple[int, int]:
-    """Store a batch; returns (succeeded, failed) among the tasks this drainer still owned."""
+def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str, budget=None) -> tuple[int, int]:
+    """Store a batch; returns (succeeded, failed) among the tasks this drainer still owned.
+    The rows' budget reservations are released in the same transaction, and forgotten by
+    the drainer only once it committed (a retried write releases them exactly once)."""
+    counts = _write_batch(run_id, outcomes, owner=owner, budget=budget)
+    if budget is not None:
+        budget.forget([o.task_id for o in outcomes])
+    return counts
+
+
+def _write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str, budget) -> tuple[int, int]:
     now = timezone.now()
     with transaction.atomic():
         if sql.is_postgresql():
@@ -219,6 +240,7 @@ def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str) -> tuple[int
             owned = _update_owned_tasks_pg(outcomes, owner=owner, now=now)
             kept = [o for o in outcomes if o.task_id in owned]
             if not kept:
+                _release(run_id, outcomes, budget)
                 return 0, 0
             _drop_results_of_failed(kept)
             _upsert_results(run_id, kept)
@@ -226,18 +248,69 @@ def write_batch(run_id, outcomes: list[TaskOutcome], *, owner: str) -> tuple[int
             owned = set(owned_ids([o.task_id for o in outcomes], owner=owner))
             kept = [o for o in outcomes if o.task_id in owned]
             if not kept:
+                _release(run_id, outcomes, budget)
                 return 0, 0
             _drop_results_of_failed(kept)
             _upsert_results(run_id, kept)
             _update_tasks(kept, owner=owner, now=now)
         succeeded = sum(1 for o in kept if o.succeeded)
         failed = len(kept) - succeeded
-        EvaluationRun.objects.filter(id=run_id).update(
-            succeeded_tasks=F("succeeded_tasks") + succeeded,
-            failed_tasks=F("failed_tasks") + failed,
-            last_progress_at=now,
+        _store_in_cache(kept)
+        used, peak = _usage_of(kept)
+        if budget is None or not budget.active:
+            peak = None  # only caps need the worst row seen so far
+        ids = [o.task_id for o in outcomes]
+        released = budget.reserved_for(ids) if budget is not None else None
+        settle_run(
+            run_id,
+            released=released or Reservation(),
+            used=used,
+            peak=peak,
+            extra={
+                "succeeded_tasks": F("succeeded_tasks") + succeeded,
+                "failed_tasks": F("failed_tasks") + failed,
+                "last_progress_at": now,
+            },
         )
     return succeeded, failed
+
+
+def _release(run_id, outcomes: list[TaskOutcome], budget) -> None:
+    if budget is not None:
+        budget.release_unused([budget.reserved_for([o.task_id for o in outcomes])])
+
+
+def _usage_of(outcomes: list[TaskOutcome]) -> tuple[Usage, Usage | None]:
+    """The batch's total use, and its largest row among those whose calls were made."""
+    total = Usage()
+    peak = None
+    for outcome in outcomes:
+        usage = outcome.usage
+        if usage is None:
+            continue
+        total.add(usage)
+        if (usage.agent_calls or usage.judge_calls) and not outcome.error:
+            if peak is None:
+                peak = Usage()
+            peak.tokens = max(peak.tokens, usage.tokens)
+            peak.cost = max(peak.cost, usage.cost)
+    return total, peak
+
+
+def _store_in_cache(outcomes: list[TaskOutcome]) -> None:
+    from runs import call_cache
+
+    entries = [
+        call_cache.agent_entry(o.cache_key, o.workflow, o.agent_cost)
+        for o in outcomes
+        if o.cache_key and o.succeeded and o.workflow is not None
+    ]
+    for outcome in outcomes:
+        for _, metric in outcome.results:
+            key = getattr(metric, "cache_key", None)
+            if key and not metric.error_description and not metric.cached:
+                entries.append(call_cache.judge_entry(key, metric))
+    call_cache.store(entries)
 
 
 def fail_tasks(run_id, task_ids: list[int] | None, *, error: str, owner: str | None = None) -> int:

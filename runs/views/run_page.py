@@ -24,6 +24,7 @@ from runs.models import RunTask
 from runs.progress import metric_cards, run_progress
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page, run_result_row
 from runs.trace_view import span_tree, spans_of
+from runs.usage import run_budget
 from runs.views.common import can_edit, project_or_404, run_or_404
 
 RESULTS_PAGE_SIZE = 50
@@ -179,6 +180,7 @@ def _run_context(request: HttpRequest, project, run) -> dict:
         "progress": run_progress(run),
         "can_edit": can_edit(request, project),
         "formats": list(FORMATS),
+        "budget": run_budget(run),
     }
 
 

@@ -28,6 +28,7 @@ from projects.models import Role
 from runs import services
 from runs.forms import SheetState
 from runs.mapping import SPECIAL_WORKFLOW_OUTPUTS, TRACE_SELECTOR, suggest_selectors
+from runs.options import project_defaults
 from runs.views.common import project_or_404
 from workflows.models import Workflow
 
@@ -230,6 +231,7 @@ def sheet_context(
         "metric_rows": metric_rows,
         "general_errors": errors.get("__all__", []),
         "cleared": [f"{_row_label(prefix)} {name}: {value}" for prefix, name, value in cleared],
+        "run_defaults": project_defaults(project),
     }
 
 
@@ -294,6 +296,7 @@ def run_new(request: HttpRequest, project_id) -> HttpResponse:
                 config=state.config(),
                 star_metric=state.star_metric(),
                 idempotency_key=f"sheet:{state.token}",
+                options=state.run_options(),
             )
         except ValidationError as exc:
             errors = state.map_errors(

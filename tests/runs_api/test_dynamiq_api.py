@@ -34,6 +34,9 @@ RUN_FIELDS = {
     "config",
     "test_case_id",
     "test_case_version",
+    "repetitions",
+    "caps",
+    "usage",
 }
 
 

@@ -66,8 +66,9 @@ def test_it_retrieves_a_run_with_every_api_evaluation_run_field(
     response = viewer_api.get(f"/v2/gen-ai/evaluation_runs/{finished_run.id}")
     assert response.status_code == 200
     run = response.json()["evaluation_run"]
-    # Not from a test case: test_case_version has no value and is omitted (never null).
-    assert set(run) == RUN_FIELDS - {"test_case_version"}
+    # Not from a test case: test_case_version has no value and is omitted (never null);
+    # plus evalsite's documented extras (README, "Repetitions, caps, cost and the call cache").
+    assert set(run) == (RUN_FIELDS - {"test_case_version"}) | {"repetitions", "usage"}
     assert None not in run.values()
     assert run["status"] == "EVALUATION_RUN_SUCCESSFUL"
     assert run["evaluation_run_uuid"] == str(finished_run.id)
@@ -122,7 +123,7 @@ def test_results_pages_have_links_meta_and_prompts(api, finished_run):
     assert pages["previous"] == f"http://testserver{base}?page=1&per_page=2"
     assert [p["prompt_id"] for p in body["prompts"]] == [3, 4]
     prompt = body["prompts"][0]
-    assert set(prompt) == PROMPT_FIELDS
+    assert set(prompt) - {"cost"} == PROMPT_FIELDS  # cost: an extra, omitted when unpriced
     assert prompt["input"] == "q2" and prompt["output"] == "echo: q2"
     assert prompt["ground_truth"] == "echo: q2"
     assert (prompt["input_tokens"], prompt["output_tokens"]) == ("7", "3")
@@ -156,7 +157,8 @@ def test_it_retrieves_one_prompt(api, finished_run):
     response = api.get(f"/v2/gen-ai/evaluation_runs/{finished_run.id}/results/1")
     assert response.status_code == 200
     prompt = response.json()["prompt"]
-    assert set(prompt) == PROMPT_FIELDS and prompt["prompt_id"] == 1 and prompt["input"] == "q0"
+    assert set(prompt) - {"cost"} == PROMPT_FIELDS  # cost: an extra, omitted when unpriced
+    assert prompt["prompt_id"] == 1 and prompt["input"] == "q0"
 
 
 @pytest.mark.parametrize("prompt_id", ["0", "6", "abc", "-1"])

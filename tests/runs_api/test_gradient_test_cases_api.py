@@ -53,8 +53,9 @@ def test_it_creates_and_retrieves_a_test_case(api, project, qa_version, owner):
     uuid = response.json()["test_case_uuid"]
 
     body = api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}").json()["evaluation_test_case"]
-    # Never archived: archived_at has no value and is omitted, not null.
-    assert set(body) == CASE_FIELDS - {"archived_at"}
+    # Never archived: archived_at has no value and is omitted, not null; run_options is an
+    # evalsite extra (README).
+    assert set(body) == (CASE_FIELDS - {"archived_at"}) | {"run_options"}
     assert None not in body.values()
     assert body["name"] == "Regression" and body["version"] == 1 and body["total_runs"] == 0
     assert body["dataset_uuid"] == str(qa_version.dataset_id)
@@ -244,3 +245,30 @@ def test_an_unknown_star_metric_is_reported_under_star_metric(api, project, qa_v
     assert list(body["errors"]) == ["star_metric"] and missing in body["message"]
     assert body["id"] == "bad_request"
     assert not EvaluationTestCase.objects.exists()
+
+
+def test_test_cases_carry_run_options_into_their_runs(api, qa_version, make_agent, agent_server):
+    agent = make_agent(agent_server.url, name="Agent A")
+    bad = create_case(api, qa_version, run_options={"repetitions": 99})
+    assert bad.status_code == 400
+    assert "run_options.repetitions" in str(bad.json())
+    options = {"repetitions": 3, "max_cost": 2.5, "cache_agent_calls": True}
+    uuid = create_case(api, qa_version, run_options=options).json()["test_case_uuid"]
+    body = api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}").json()["evaluation_test_case"]
+    assert body["run_options"] == options
+    response = api.post(
+        "/v2/gen-ai/evaluation_runs",
+        {"test_case_uuid": uuid, "agent_uuids": [str(agent.id)], "run_name": "with options"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    run = EvaluationRun.objects.get(pk=response.json()["evaluation_run_uuids"][0])
+    assert (run.repetitions, run.max_cost, run.cache_agent_calls) == (3, 2.5, True)
+    updated = api.put(
+        f"/v2/gen-ai/evaluation_test_cases/{uuid}",
+        {"run_options": {"max_agent_calls": 10}},
+        format="json",
+    )
+    assert updated.status_code == 200 and updated.json()["version"] == 2
+    body = api.get(f"/v2/gen-ai/evaluation_test_cases/{uuid}").json()["evaluation_test_case"]
+    assert body["run_options"] == {"max_agent_calls": 10}

@@ -228,3 +228,38 @@ def test_another_projects_dataset_is_refused(web, project, other_project, outsid
     html = web.post(new_url(project), data).content.decode()
     assert not EvaluationRun.objects.exists()
     assert "Choose a dataset." in html
+
+
+def test_the_sheet_sets_repetitions_caps_and_the_cache(web, project, qa_version, agent):
+    from runs.models import ProjectRunDefaults
+
+    ProjectRunDefaults.objects.create(project=project, max_tokens=50_000)
+    page = web.get(new_url(project)).content.decode()
+    assert 'name="repetitions"' in page and 'name="max_cost"' in page
+    assert "50000 (project default)" in page
+    data = form_data(
+        qa_version,
+        agent,
+        repetitions="3",
+        max_cost="5.00",
+        max_agent_calls="1,000",
+        options_sent="1",
+        cache_agent_calls="on",
+    )
+    response = web.post(new_url(project), data, HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"]
+    run = EvaluationRun.objects.get(project=project)
+    assert (run.repetitions, run.max_cost, run.max_agent_calls) == (3, 5.0, 1000)
+    assert run.max_tokens == 50_000  # the project's default cap
+    assert run.max_judge_calls is None
+    assert run.cache_agent_calls is True and run.cache_judge_calls is False
+
+
+def test_bad_run_options_show_next_to_their_fields(web, project, qa_version, agent):
+    data = form_data(qa_version, agent, repetitions="40", max_cost="lots")
+    response = web.post(new_url(project), data, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert not EvaluationRun.objects.exists()
+    assert "A whole number from 1 to 20." in html.split('id="sheet-repetitions"')[1]
+    cost_block = html.split('id="sheet-max-cost"')[1].split("</div>")[0]
+    assert "or empty for no cap" in cost_block

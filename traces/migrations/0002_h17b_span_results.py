@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0007_h17b_span_target"),
+        ("runs", "0008_h17b_span_target"),
         ("traces", "0001_h17_initial"),
     ]
 

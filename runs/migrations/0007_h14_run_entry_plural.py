@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0005_h13_idempotency_fingerprint"),
+        ("runs", "0006_h16_repetitions_caps_cost"),
     ]
 
     operations = [

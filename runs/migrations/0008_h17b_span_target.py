@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0006_h14_run_entry_plural"),
+        ("runs", "0007_h14_run_entry_plural"),
     ]
 
     operations = [
