@@ -306,8 +306,10 @@ def run_metric_summaries(run: EvaluationRun) -> list[dict]:
     if run.status in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.CANCELLING) or not summaries:
         summaries, _ = compute_summaries(run)
     rows = []
-    span_summaries = run_span_summaries(run.id)  # span-level bindings: mean, share failing
-    for binding in run_bindings(run):
+    bindings = list(run_bindings(run))
+    # Span-level bindings: mean and share failing over their spans (one query, only then).
+    span_summaries = run_span_summaries(run.id) if any(b.span_type for b in bindings) else {}
+    for binding in bindings:
         metric = binding.metric_version.metric
         workflow = binding.entry.workflow_version
         summary = dict(summaries.get(str(binding.id)) or {})

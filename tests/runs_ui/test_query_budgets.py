@@ -76,11 +76,12 @@ def score_sort(run) -> str:
 # name -> (budget, how to fetch it for a run); the budget is the count measured when it was
 # written: raise it only with a reason (the run page and results fragment: +1 for the
 # results table's page numbers, a count, which h14's paging added; the run page, its
-# fragments: +1 for the read of the run's entries that the cost and caps work added).
+# fragments: +1 for the read of the run's entries that the cost and caps work added; the
+# results pages and prompts: +1 for the page's span-level metric results, one query, h17b).
 READS = {
-    "run page": (17, lambda web, api, run: web.get(ui("detail", run))),
+    "run page": (18, lambda web, api, run: web.get(ui("detail", run))),
     "run page, failed rows": (
-        17,
+        18,
         lambda web, api, run: web.get(ui("detail", run), {"status": "failed"}),
     ),
     "status fragment": (
@@ -88,11 +89,11 @@ READS = {
         lambda web, api, run: web.get(ui("status", run), HTTP_HX_REQUEST="true"),
     ),
     "results fragment": (
-        14,
+        15,
         lambda web, api, run: web.get(ui("results", run), HTTP_HX_REQUEST="true"),
     ),
     "results fragment, failed rows by score": (
-        17,
+        18,
         lambda web, api, run: web.get(
             ui("results", run),
             {"status": "failed", "sort": score_sort(run)},
@@ -103,19 +104,19 @@ READS = {
     "download json": (10, lambda web, api, run: web.get(ui("download", run), {"format": "json"})),
     "download csv": (12, lambda web, api, run: web.get(ui("download", run), {"format": "csv"})),
     "download jsonl": (10, lambda web, api, run: web.get(ui("download", run), {"format": "jsonl"})),
-    "/v1 results": (9, lambda web, api, run: api.get(f"/v1/evaluations/{run.id}/results")),
+    "/v1 results": (10, lambda web, api, run: api.get(f"/v1/evaluations/{run.id}/results")),
     "/v1 download": (
         8,
         lambda web, api, run: api.get(f"/v1/evaluations/{run.id}/results/download"),
     ),
     "/v2 results": (
-        7,
+        8,
         lambda web, api, run: api.get(
             f"/v2/gen-ai/evaluation_runs/{run.id}/results", {"per_page": 100}
         ),
     ),
     "/v2 prompt": (
-        7,
+        8,
         lambda web, api, run: api.get(f"/v2/gen-ai/evaluation_runs/{run.id}/results/2"),
     ),
 }
