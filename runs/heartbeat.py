@@ -83,12 +83,23 @@ def queued_messages() -> int | None:
         return None
 
 
-def work_waiting() -> bool:
+def waiting_work() -> tuple[bool, datetime | None]:
+    """Whether work waits, and since when (the oldest active run's queue time; None when
+    only broker messages wait, whose age the broker cannot tell)."""
+    from django.db.models import Min
+
     from runs.models import ACTIVE_RUN_STATUSES, EvaluationRun
 
-    if EvaluationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).exists():
-        return True
-    return bool(queued_messages())
+    since = EvaluationRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).aggregate(
+        since=Min("queued_at")
+    )["since"]
+    if since is not None:
+        return True, since
+    return bool(queued_messages()), None
+
+
+def work_waiting() -> bool:
+    return waiting_work()[0]
 
 
 @dataclass
@@ -97,12 +108,17 @@ class WorkerStatus:
     age_seconds: float | None
     stale_after_seconds: int
     work_waiting: bool
+    waiting_seconds: float | None = None
 
     @property
     def stale(self) -> bool:
+        """Work waits and no worker has beaten for the stale time -- counted from the newest
+        beat, or from when the work started waiting if that is later: a cluster that has just
+        started has had no chance to beat yet (a fresh install has no beat at all)."""
         if not self.work_waiting:
             return False
-        return self.age_seconds is None or self.age_seconds > self.stale_after_seconds
+        quiet = [a for a in (self.age_seconds, self.waiting_seconds) if a is not None]
+        return bool(quiet) and min(quiet) > self.stale_after_seconds
 
     def as_dict(self) -> dict:
         return {
@@ -113,10 +129,16 @@ class WorkerStatus:
             else round(self.age_seconds, 1),
             "stale_after_seconds": self.stale_after_seconds,
             "work_waiting": self.work_waiting,
+            "work_waiting_seconds": None
+            if self.waiting_seconds is None
+            else round(self.waiting_seconds, 1),
         }
 
 
 def worker_status() -> WorkerStatus:
+    now = timezone.now()
     beat = last_beat()
-    age = None if beat is None else max(0.0, (timezone.now() - beat).total_seconds())
-    return WorkerStatus(beat, age, stale_seconds(), work_waiting())
+    age = None if beat is None else max(0.0, (now - beat).total_seconds())
+    waiting, since = waiting_work()
+    waited = None if since is None else max(0.0, (now - since).total_seconds())
+    return WorkerStatus(beat, age, stale_seconds(), waiting, waited)

@@ -21,12 +21,15 @@ def stale_after(monkeypatch):
     return 60
 
 
-def _active_run(project, owner, make_dataset):
+def _active_run(project, owner, make_dataset, *, queued_seconds_ago: float = 600):
     version = make_dataset(trace_rows(5))
     config = [exact_match_entry(response="$.dataset.output", expected="$.dataset.expected")]
-    return services.run_start(
+    run = services.run_start(
         project=project, user=owner, name="run", dataset_version_id=version.id, config=config
     )
+    run.queued_at = timezone.now() - timedelta(seconds=queued_seconds_ago)
+    run.save(update_fields=["queued_at"])
+    return run
 
 
 def _beat(seconds_ago: float) -> None:
@@ -93,6 +96,20 @@ def test_the_ping_task_beats_and_forgets_long_dead_workers():
     heartbeat.ping()
     (row,) = WorkerHeartbeat.objects.all()
     assert row.worker == heartbeat.worker_name() and row.source == "ping"
+
+
+def test_work_that_has_just_started_waiting_is_not_yet_stale(
+    client, stale_after, project, owner, make_dataset
+):
+    # A cluster that has just started has not beaten yet; nor has a fresh install ever.
+    _active_run(project, owner, make_dataset, queued_seconds_ago=5)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    workers = response.json()["workers"]
+    assert workers["work_waiting"] is True and workers["last_heartbeat"] is None
+    assert 4 <= workers["work_waiting_seconds"] < 60
+    _beat(120)  # an old beat does not make fresh work stale either
+    assert client.get("/healthz").status_code == 200
 
 
 def test_check_workers_exits_1_only_when_work_waits_on_stale_workers(
