@@ -10,6 +10,20 @@ from runs.models import EvaluationRun, MetricBinding, RunEntry, TaskStatus
 
 STRING_VALUE_TYPE = "METRIC_VALUE_TYPE_STRING"
 
+# Dataset columns shown beside the agent's answer (the question) and compared with it
+# (the expected answer), in order of preference; the results table and compare share them.
+QUESTION_COLUMNS = ("question", "query", "input", "prompt", "user_input")
+EXPECTED_COLUMNS = (
+    "expected",
+    "expected_answer",
+    "expected_output",
+    "ground_truth",
+    "ground_truth_answer",
+    "reference",
+    "answer",
+    "target",
+)
+
 
 @dataclass
 class EntryColumn:

@@ -13,23 +13,12 @@ import json
 from dataclasses import dataclass, field
 
 from datasets.models import DatasetItem
-from runs.columns import run_columns
+from runs.columns import EXPECTED_COLUMNS, QUESTION_COLUMNS, run_columns
 from runs.compare import Comparison
 from runs.models import MetricResult, RunTask
 from runs.results_table import tasks_for_positions
 
 MAX_DIFF_CHARS = 5_000
-QUESTION_COLUMNS = ("question", "query", "input", "prompt", "user_input")
-EXPECTED_COLUMNS = (
-    "expected",
-    "expected_answer",
-    "expected_output",
-    "ground_truth",
-    "ground_truth_answer",
-    "reference",
-    "answer",
-    "target",
-)
 ROWS_PER_PAGE = 20
 
 

@@ -17,7 +17,7 @@ from evalsite.errors import ConflictError
 from evalsite.filters import filter_errors
 from projects.models import Role
 from runs import services
-from runs.columns import run_columns
+from runs.columns import EXPECTED_COLUMNS, QUESTION_COLUMNS, run_columns
 from runs.exports import FORMATS, run_results_download
 from runs.filtersets import ResultFilterSet
 from runs.models import RunTask
@@ -30,19 +30,6 @@ from runs.views.common import can_edit, project_or_404, run_or_404
 RESULTS_PAGE_SIZE = 50
 PAGE_SIZES = (10, 25, 50, 100, 200)
 OUTPUT_PREVIEW = 120
-EXPECTED_COLUMNS = (
-    "expected",
-    "expected_answer",
-    "expected_output",
-    "ground_truth",
-    "ground_truth_answer",
-    "reference",
-    "answer",
-    "target",
-)
-
-
-INPUT_COLUMNS = ("question", "query", "input", "prompt", "user_input")
 
 
 def _int_param(request: HttpRequest, name: str, default: int) -> int:
@@ -74,7 +61,7 @@ def _table_layout(columns) -> dict:
         for name in entry.output_names
     ]
     expected = [c for c in EXPECTED_COLUMNS if c in columns.dataset_columns]
-    inputs = [c for c in INPUT_COLUMNS if c in columns.dataset_columns and c not in expected]
+    inputs = [c for c in QUESTION_COLUMNS if c in columns.dataset_columns and c not in expected]
     rest = [c for c in columns.dataset_columns if c not in expected and c not in inputs]
     return {
         "outputs": outputs,
