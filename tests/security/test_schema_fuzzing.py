@@ -73,7 +73,7 @@ def test_schemathesis_finds_no_server_error_anywhere(api, world, tmp_path):
                 "--workers",
                 "1",
                 "--max-time",
-                "150",
+                "100",
                 "--seed",
                 "7",
                 "--report-dir",
