@@ -204,7 +204,7 @@ def run_rerun(*, run: EvaluationRun, caps: dict | None = None) -> EvaluationRun:
     return run
 
 
-@sql.retry_on_deadlock  # drainers hold row locks: see runs.engine.sql
+@sql.retry_on_deadlock(attempts=12, pause=0.1)  # drainers hold row locks: runs.engine.sql
 @transaction.atomic
 def run_delete(*, run: EvaluationRun) -> None:
     """Cancel if needed, then remove the run and everything under it (bulk deletes: a run

@@ -55,7 +55,8 @@ def copy_tasks(run, count: int, *, status: str, first_position: int = 1) -> None
         # Every copy points at the template's dataset item; the one-task-per-item constraint
         # plays no part in a claim and is dropped inside the test's transaction only.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER refuses pending FK checks
-        cursor.execute(f"ALTER TABLE {tasks} DROP CONSTRAINT IF EXISTS run_task_unique_item")  # noqa: S608
+        for name in ("run_task_unique_item", "run_task_unique_trial"):
+            cursor.execute(f"ALTER TABLE {tasks} DROP CONSTRAINT IF EXISTS {name}")  # noqa: S608
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         cursor.execute(
             f"INSERT INTO {tasks} ({names}) SELECT {', '.join(chosen)} "  # noqa: S608
