@@ -21,6 +21,7 @@ import json
 
 import jsonschema
 
+from metrics.builtins.structured import schema_problem
 from metrics.scoring import MetricOutcome
 from traces.mapping import SPAN_LLM, SPAN_RETRIEVER, SPAN_TOOL, SPAN_UNKNOWN
 
@@ -101,15 +102,8 @@ def tool_arguments_valid_json(span: dict, *, require_object: bool = True) -> Met
     return _binary(True, "The arguments are valid JSON.")
 
 
-def check_schema(schema) -> str | None:
-    """Why ``schema`` is not a usable JSON Schema, or None."""
-    if not isinstance(schema, dict | bool):
-        return "A JSON Schema must be an object."
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        return f"Invalid JSON Schema: {exc.message}"
-    return None
+# Whether a schema is usable is the JSON Schema metric's own check.
+check_schema = schema_problem
 
 
 def tool_arguments_match_schema(

@@ -122,7 +122,8 @@ class JsonValid(Implementation):
         return _binary(problem is None, problem)
 
 
-def _schema_problem(schema) -> str | None:
+def schema_problem(schema) -> str | None:
+    """Why ``schema`` is not a usable JSON Schema, or None."""
     if not isinstance(schema, dict | bool):
         return "A JSON Schema must be an object."
     try:
@@ -149,7 +150,7 @@ class JsonSchemaValid(Implementation):
     @classmethod
     def validate(cls, params: dict, inputs: list[dict]) -> None:
         if params.get("schema") is not None:
-            problem = _schema_problem(params["schema"])
+            problem = schema_problem(params["schema"])
             if problem:
                 raise ValidationError({"params.schema": [problem]})
 
@@ -163,7 +164,7 @@ class JsonSchemaValid(Implementation):
         validator = self.validator
         if inputs.get("schema") is not None:
             schema = _parse(inputs["schema"], "schema")
-            problem = _schema_problem(schema)
+            problem = schema_problem(schema)
             if problem:
                 raise MetricInputError(problem)
             validator = jsonschema.validators.validator_for(schema)(schema)
