@@ -28,7 +28,10 @@ class _SpanImplementation(Implementation):
 class SpanToolCallSucceeded(_SpanImplementation):
     key = "span_tool_call_succeeded"
     label = "Tool call succeeded (per tool span)"
-    description = "1 for each tool span that did not end in error, else 0."
+    description = (
+        "1 for each tool span that did not end in error (OpenTelemetry status ERROR), else 0; "
+        "a span of another type is an error for that span, never a score."
+    )
     span_types = ("TRACE_SPAN_TYPE_TOOL",)
 
     def check(self, span):
@@ -58,7 +61,10 @@ class SpanToolArgumentsValidJson(_SpanImplementation):
 class SpanLlmLatencyUnder(_SpanImplementation):
     key = "span_llm_latency_under"
     label = "LLM span latency under a limit"
-    description = "1 for each LLM span that took at most max_ms milliseconds, else 0."
+    description = (
+        "1 for each LLM span that took at most max_ms milliseconds (end minus start), else 0; "
+        "a span without timestamps is an error for that span."
+    )
     params = (Param("max_ms", "float", default=5000.0, min=0),)
     span_types = ("TRACE_SPAN_TYPE_LLM",)
 
