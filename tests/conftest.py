@@ -132,3 +132,16 @@ def viewer_web(viewer, project):
 @pytest.fixture
 def outsider_web(outsider, other_project):
     return _web_client_for(outsider)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, tests that start processes or a browser go first: they mostly
+    wait, so they overlap the quick ones instead of forming a tail at the end of the run.
+    The order is a stable sort, the same in every worker (xdist requires it)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+
+    def slow(item) -> bool:
+        return any(item.get_closest_marker(name) for name in ("integration", "browser"))
+
+    items.sort(key=lambda item: 0 if slow(item) else 1)

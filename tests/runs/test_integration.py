@@ -3,7 +3,6 @@ ORM broker and again with the Redis broker."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -13,12 +12,12 @@ from runs import services
 from runs.engine import sweeper
 from runs.models import EvaluationRun, MetricResult, RunStatus, RunTask, TaskStatus
 from tests.runs.conftest import exact_match_entry, qa_rows, trace_rows
-from tests.support.processes import qcluster, wait_until
+from tests.support.processes import qcluster, redis_url_for_tests, wait_until
 from tests.workflows.fake_servers import FakeServer, Reply, echo_agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-REDIS_URL = os.environ.get("EVALSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+REDIS_URL = redis_url_for_tests()
 FINISHED = (
     RunStatus.SUCCEEDED,
     RunStatus.PARTIALLY_SUCCEEDED,

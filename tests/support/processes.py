@@ -25,6 +25,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def redis_url_for_tests() -> str:
+    """The Redis database the broker tests may flush: ``EVALSITE_TEST_REDIS_URL`` (db 11 by
+    default), moved up by one per pytest-xdist worker so parallel workers never share one."""
+    url = os.environ.get("EVALSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 0) + int(worker[2:])}"
+
+
 def database_url_for_tests() -> str:
     """A DATABASE_URL pointing child processes at the database the tests are using."""
     settings = connection.settings_dict
