@@ -446,13 +446,26 @@ def span_metric_inputs(version) -> list[dict]:
     return [item for item in version.inputs or [] if item.get("name") != SPAN_INPUT]
 
 
+def span_defaults(version, *, dataset_only: bool, trace_shaped: bool) -> dict[str, str]:
+    """The selectors a span-level binding gets when they are not given (the sheet shows the
+    same): ``trace`` is the row's ``$.dataset.trace`` in a dataset-only run, the workflow's
+    ``$.workflow.spans`` otherwise; over a dataset of traces, ``question`` is its input."""
+    from traces.span_scoring import DATASET_TRACE, WORKFLOW_SPANS
+
+    defaults = {"trace": DATASET_TRACE if dataset_only else WORKFLOW_SPANS}
+    if dataset_only and trace_shaped:
+        others = {item["name"] for item in span_metric_inputs(version)}
+        defaults.update({k: v for k, v in SPAN_DEFAULTS.items() if k in others})
+    return defaults
+
+
 def _span_target(raw, metric_version, mapping, path, errors, dataset_version, mode):
     """The validated ``span_type`` of a metric entry (None for a row-level metric). A
     span-level metric (input ``span``) needs one; other metrics cannot take one. The span
     list read is ``trace`` of the selector, defaulting to the row's ``$.dataset.trace``
     (dataset-only) or the workflow's ``$.workflow.spans``; the metric's other inputs (e.g.
     ``question``) are mapped like a row metric's. ``mapping`` is completed."""
-    from traces.span_scoring import DATASET_TRACE, SPAN_TARGETS, WORKFLOW_SPANS
+    from traces.span_scoring import DATASET_TRACE, SPAN_TARGETS
 
     span_type = raw.get("span_type")
     span_metric = SPAN_INPUT in metric_version.input_names()
@@ -477,8 +490,12 @@ def _span_target(raw, metric_version, mapping, path, errors, dataset_version, mo
         )
         return None
     others = {item["name"] for item in span_metric_inputs(metric_version)}
+    trace_shaped = dataset_version is not None and dataset_version.is_trace_shaped
+    for name, default in span_defaults(
+        metric_version, dataset_only=mode == RunMode.DATASET_ONLY, trace_shaped=trace_shaped
+    ).items():
+        mapping.setdefault(name, default)
     if mode == RunMode.DATASET_ONLY:
-        mapping.setdefault("trace", DATASET_TRACE)
         no_traces = dataset_version is not None and not dataset_version.is_trace_shaped
         if (
             no_traces
@@ -491,12 +508,6 @@ def _span_target(raw, metric_version, mapping, path, errors, dataset_version, mo
                 "trace column (use a dataset of ingested traces).",
             )
             return None
-        if dataset_version is not None and dataset_version.is_trace_shaped:
-            for name, default in SPAN_DEFAULTS.items():
-                if name in others:
-                    mapping.setdefault(name, default)
-    else:
-        mapping.setdefault("trace", WORKFLOW_SPANS)
     selector = parse_selector(mapping["trace"])
     unknown = sorted(set(mapping) - {"trace"} - others)
     if selector is None or unknown:
