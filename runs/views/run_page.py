@@ -217,9 +217,18 @@ def run_results(request: HttpRequest, project_id, run_id) -> HttpResponse:
 
 
 def _attach_span_results(run, row: dict) -> None:
-    """Each span binding's per-span results on the row's metric entries (three queries)."""
+    """Each span binding's per-span results on the row's metric entries (three queries, none
+    when the run's frozen config binds no metric to spans)."""
     from runs.models import MetricBinding
 
+    config = run.config if isinstance(run.config, list) else []
+    if not any(
+        isinstance(m, dict) and m.get("span_type")
+        for entry in config
+        if isinstance(entry, dict)
+        for m in entry.get("metrics") or []
+    ):
+        return
     span_types = dict(
         MetricBinding.objects.filter(run=run, span_type__isnull=False).values_list(
             "id", "span_type"
