@@ -127,3 +127,25 @@ def test_a_bad_span_type_posted_by_hand_is_replaced_for_span_metrics(web, projec
     assert [v for v, chosen in options(html, "metric-0-span_type") if chosen] == [
         "TRACE_SPAN_TYPE_TOOL"
     ]
+
+
+def test_with_an_agent_the_spans_are_the_ones_it_reports(web, project, qa_version, agent):
+    latency = builtin("span_llm_latency_under")
+    response = post(
+        web,
+        project,
+        qa_version,
+        mode="with_workflow",
+        **{
+            "agent-0-workflow": str(agent.id),
+            "agent-0-input-question": "$.dataset.question",
+            "metric-0-metric": str(latency.id),
+        },
+    )
+    html = response.content.decode()
+    assert [v for v, chosen in options(html, "metric-0-span_type") if chosen] == [
+        "TRACE_SPAN_TYPE_LLM"
+    ]
+    assert [v for v, chosen in options(html, "metric-0-input-trace") if chosen] == [
+        "$.workflow.spans"
+    ]

@@ -421,3 +421,31 @@ def test_a_span_metrics_other_inputs_are_checked_like_a_row_metrics(project, own
             start(project, owner, version, [metric])
         assert message in str(raised.value.message_dict), raised.value.message_dict
     assert not EvaluationRun.objects.exists()
+
+
+def test_a_span_row_is_never_put_in_the_judge_cache():
+    """The drainer sets the judge-call cache key on a judge's outcome and the batch write
+    stores outcomes that have one; a cached row would come back without its spans."""
+    from metrics.scoring import MetricOutcome
+    from runs.engine.drainer import _keyed
+    from traces.span_scoring import aggregate
+
+    judged = MetricOutcome(number_value=1.0, called=True, input_tokens=10, output_tokens=2)
+    row = aggregate(LLM, [(0, {"span_id": "a", "name": "chat"}, judged)])
+    assert row.input_tokens == 10 and row.output_tokens == 2 and row.called
+
+    async def scored():
+        return row
+
+    import asyncio
+
+    keyed = asyncio.run(_keyed(scored(), "judge-key"))
+    assert keyed is row and keyed.cache_key is None
+    plain = asyncio.run(_keyed(_plain(), "judge-key"))
+    assert plain.cache_key == "judge-key"  # row metrics keep theirs
+
+
+async def _plain():
+    from metrics.scoring import MetricOutcome
+
+    return MetricOutcome(number_value=1.0)
