@@ -24,7 +24,7 @@ import json
 import jsonschema
 
 from metrics.builtins.rag import STOP_WORDS, chunk_texts
-from metrics.builtins.structured import schema_problem
+from metrics.builtins.structured import schema_mismatch, schema_problem, strict_loads
 from metrics.builtins.textnorm import RougeTokenizer
 from metrics.scoring import MetricOutcome
 from traces.mapping import SPAN_LLM, SPAN_RETRIEVER, SPAN_TOOL, SPAN_UNKNOWN
@@ -86,9 +86,11 @@ def _parse_arguments(raw) -> tuple[object, str | None]:
     if not isinstance(raw, str):
         return raw, None
     try:
-        return json.loads(raw), None
+        return strict_loads(raw), None  # RFC 8259, as the JSON metrics read it
     except json.JSONDecodeError as exc:
         return None, f"The arguments are not valid JSON: {exc.msg} at column {exc.colno}."
+    except (ValueError, RecursionError) as exc:  # NaN / Infinity, out-of-range numbers
+        return None, f"The arguments are not valid JSON: {exc or 'nested too deeply'}."
 
 
 def tool_arguments_valid_json(span: dict, *, require_object: bool = True) -> MetricOutcome:
@@ -106,7 +108,8 @@ def tool_arguments_valid_json(span: dict, *, require_object: bool = True) -> Met
     return _binary(True, "The arguments are valid JSON.")
 
 
-# Whether a schema is usable is the JSON Schema metric's own check.
+# Whether a schema is usable, and where a value fails it, are the JSON Schema metric's own
+# checks.
 check_schema = schema_problem
 
 
@@ -131,11 +134,8 @@ def tool_arguments_match_schema(
     if problem:
         return _binary(False, problem)
     validator = jsonschema.validators.validator_for(chosen)(chosen)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
-    if error is None:
-        return _binary(True, f"The arguments of {name} match the schema.")
-    where = "/".join(str(part) for part in error.absolute_path) or "(root)"
-    return _binary(False, f"{where}: {error.message}")
+    problem = schema_mismatch(validator, value)
+    return _binary(problem is None, problem or f"The arguments of {name} match the schema.")
 
 
 # Retrievers ------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ def tool(name="lookup_order", arguments='{"order_id": "1042"}', **extra):
         (tool(arguments='{"order_id": 1042}'), 0.0),
         (tool(arguments="{}"), 0.0),
         (tool(arguments='{"order_id": "1042"'), 0.0),  # not JSON
+        (tool(arguments='{"order_id": "1", "n": NaN}'), 0.0),  # not strict JSON
         (tool(arguments={"order_id": "7"}), 1.0),  # already decoded
     ],
 )
