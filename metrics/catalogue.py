@@ -110,12 +110,28 @@ CATALOGUE: tuple[Builtin, ...] = (
     Builtin("answer_grounded", "Answer grounded in context", "answer_grounded"),
     Builtin("tool_called", "Expected tool called", "tool_called"),
     Builtin("span_error_rate", "Span error rate", "span_error_rate"),
-    # Span-level: bind them with a span_type (TRACE_SPAN_TYPE_TOOL / _LLM) to score each span.
+    # Span-level: bind them with a span_type (TRACE_SPAN_TYPE_TOOL / _LLM / _RETRIEVER) to
+    # score each span.
     Builtin("span_tool_call_succeeded", "Tool call succeeded", "span_tool_call_succeeded"),
     Builtin(
         "span_tool_arguments_valid_json",
         "Tool arguments valid JSON",
         "span_tool_arguments_valid_json",
+    ),
+    Builtin(
+        "span_tool_arguments_match_schema",
+        "Tool arguments match a JSON Schema",
+        "span_tool_arguments_match_schema",
+        '1 for each tool span whose arguments are a JSON object (the schema {"type": '
+        '"object"}), else 0; arguments that are not JSON score 0, a span without arguments '
+        "is an error for that span. Make a version with your tools' schemas (schema, or "
+        "schemas_by_tool: tool name -> schema) to check more.",
+        {"schema": {"type": "object"}},
+    ),
+    Builtin(
+        "span_retriever_chunk_relevance",
+        "Retriever chunk relevance",
+        "span_retriever_chunk_relevance",
     ),
     Builtin(
         "span_llm_latency_under",

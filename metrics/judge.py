@@ -22,6 +22,7 @@ from metrics.judge_parsing import parse_judge_reply
 from metrics.params import Param
 from metrics.registry import Implementation, inp, register
 from metrics.scoring import MetricOutcome
+from traces.span_metrics import PROMPT_VARIABLES, prompt_values
 
 BUILTIN_VARIABLES = ("score_min", "score_max", "criteria", "steps")
 SYSTEM_PROMPT = (
@@ -90,6 +91,25 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
     },
 }
+# A rubric over one trace span (bound with a span_type): the input ``span`` is filled by the
+# engine for each span of that type; its parts are these variables (traces.span_metrics).
+SPAN_VARIABLES = PROMPT_VARIABLES
+PRESETS["span_quality"] = {
+    "label": "Span quality (per span: bind with a span type)",
+    "category": "METRIC_CATEGORY_MODEL_FIT",
+    "inputs": [
+        inp("span", "One trace span (filled by the engine for each span of the bound type)."),
+        inp("question", "The user's question (e.g. the trace's input).", False),
+    ],
+    "prompt": (
+        "Judge one step of an AI agent's run: did this {{span_type}} step named {{span_name}} "
+        "do its job well for the user's question?\n\nQuestion: {{question}}\n"
+        "Step input: {{span_input}}\nStep output: {{span_output}}\nStatus: {{span_status}}\n"
+        "Tool called: {{tool_name}} with arguments {{tool_arguments}}\n"
+        "Retrieved chunks:\n{{retriever_chunks}}\n\nScore from {{score_min}} (wrong, failed "
+        "or useless) to {{score_max}} (correct and useful)."
+    ),
+}
 DEFAULT_STEPS = (
     "1. Read the criteria carefully.\n2. Read the response and check it against each "
     "criterion.\n3. Decide the score from how many criteria are met and how well."
@@ -139,12 +159,14 @@ class LlmJudge(Implementation):
         if not raw_inputs and preset in PRESETS:
             raw_inputs = [dict(item) for item in PRESETS[preset]["inputs"]]
         elif not raw_inputs and isinstance(raw_params.get("prompt"), str):
-            # A custom rubric declares the variables it uses.
-            raw_inputs = [
-                {"name": name, "description": "", "required": True}
-                for name in template_variables(raw_params["prompt"])
-                if name not in BUILTIN_VARIABLES
-            ]
+            # A custom rubric declares the variables it uses; the span variables are all
+            # parts of one input, span (which makes the judge a span-level metric).
+            raw_inputs = []
+            for name in template_variables(raw_params["prompt"]):
+                if name in SPAN_VARIABLES:
+                    name = "span"
+                if name not in BUILTIN_VARIABLES and all(i["name"] != name for i in raw_inputs):
+                    raw_inputs.append({"name": name, "description": "", "required": True})
         return super().clean(raw_params, raw_inputs)
 
     @classmethod
@@ -155,9 +177,10 @@ class LlmJudge(Implementation):
         if not template.strip():
             errors["params.prompt"] = ["Write the rubric prompt (or choose a preset)."]
         declared = {item["name"] for item in inputs}
-        unknown = [
-            v for v in template_variables(template) if v not in declared | set(BUILTIN_VARIABLES)
-        ]
+        known = declared | set(BUILTIN_VARIABLES)
+        if "span" in declared:
+            known |= set(SPAN_VARIABLES)
+        unknown = [v for v in template_variables(template) if v not in known]
         if unknown:
             errors["params.prompt"] = [
                 "Unknown variable(s) "
@@ -204,6 +227,8 @@ class LlmJudge(Implementation):
         self.api_key = ""
 
     def request_body(self, inputs: dict) -> dict:
+        if "span" in inputs:  # a span-level judge: the span's parts are variables too
+            inputs = {**prompt_values(inputs["span"]), **inputs}
         return {
             "model": self.p["model"],
             "temperature": self.p.get("temperature", 0.0),

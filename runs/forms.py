@@ -5,7 +5,8 @@ the API), and the service's error paths mapped back onto the sheet's fields.
 Field names: ``name``, ``dataset``, ``dataset_version``, ``mode``, ``token`` (the one-time
 idempotency key); per agent ``agent-<i>-workflow``, ``agent-<i>-version``,
 ``agent-<i>-input-<param>``; per metric ``metric-<j>-metric``, ``metric-<j>-version``,
-``metric-<j>-input-<name>``; ``star`` (a metric index) and ``threshold``.
+``metric-<j>-input-<name>``, ``metric-<j>-span_type`` (empty: score the row; else the
+spans of that type it scores); ``star`` (a metric index) and ``threshold``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class MetricRow:
     metric_id: str = ""
     version_id: str = ""
     inputs: dict[str, str] = field(default_factory=dict)
+    span_type: str = ""  # "" scores the row; TRACE_SPAN_TYPE_* scores each span of it
 
 
 def _prefixed(data, prefix: str) -> dict[str, str]:
@@ -103,6 +105,7 @@ class SheetState:
                     metric_id=(data.get(f"metric-{j}-metric") or "").strip(),
                     version_id=(data.get(f"metric-{j}-version") or "").strip(),
                     inputs=_prefixed(data, f"metric-{j}-input-"),
+                    span_type=(data.get(f"metric-{j}-span_type") or "").strip()[:40],
                 )
             )
         star = (data.get("star") or "").strip()
@@ -151,6 +154,8 @@ class SheetState:
             }
             if row.version_id:
                 item["version_id"] = row.version_id
+            if row.span_type:
+                item["span_type"] = row.span_type
             config.append(item)
         return config
 
@@ -243,5 +248,7 @@ class SheetState:
                 return f"{prefix}-input-{rest[len(SELECTOR_PREFIX) :]}"
             if rest == "version_id":
                 return f"{prefix}-version"
+            if rest == "span_type":
+                return f"{prefix}-span_type"
             return f"{prefix}-metric"
         return "metrics" if part == "metrics" else "agents"

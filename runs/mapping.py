@@ -435,15 +435,40 @@ def _check_workflow_inputs(
                 errors.add(f"{path}.{name}", problem)
 
 
+SPAN_INPUT = "span"
+# A span metric's question, unmapped in a dataset-only run over traces: the trace's input.
+SPAN_DEFAULTS = {"question": "$.dataset.input"}
+
+
+def span_metric_inputs(version) -> list[dict]:
+    """What a span-level binding maps: ``trace`` (where its spans are) and the metric's
+    declared inputs other than ``span`` (which the engine fills with each span)."""
+    return [item for item in version.inputs or [] if item.get("name") != SPAN_INPUT]
+
+
+def span_defaults(version, *, dataset_only: bool, trace_shaped: bool) -> dict[str, str]:
+    """The selectors a span-level binding gets when they are not given (the sheet shows the
+    same): ``trace`` is the row's ``$.dataset.trace`` in a dataset-only run, the workflow's
+    ``$.workflow.spans`` otherwise; over a dataset of traces, ``question`` is its input."""
+    from traces.span_scoring import DATASET_TRACE, WORKFLOW_SPANS
+
+    defaults = {"trace": DATASET_TRACE if dataset_only else WORKFLOW_SPANS}
+    if dataset_only and trace_shaped:
+        others = {item["name"] for item in span_metric_inputs(version)}
+        defaults.update({k: v for k, v in SPAN_DEFAULTS.items() if k in others})
+    return defaults
+
+
 def _span_target(raw, metric_version, mapping, path, errors, dataset_version, mode):
     """The validated ``span_type`` of a metric entry (None for a row-level metric). A
     span-level metric (input ``span``) needs one; other metrics cannot take one. The span
     list read is ``trace`` of the selector, defaulting to the row's ``$.dataset.trace``
-    (dataset-only) or the workflow's ``$.workflow.spans``; ``mapping`` is completed."""
-    from traces.span_scoring import DATASET_TRACE, SPAN_TARGETS, WORKFLOW_SPANS
+    (dataset-only) or the workflow's ``$.workflow.spans``; the metric's other inputs (e.g.
+    ``question``) are mapped like a row metric's. ``mapping`` is completed."""
+    from traces.span_scoring import DATASET_TRACE, SPAN_TARGETS
 
     span_type = raw.get("span_type")
-    span_metric = "span" in metric_version.input_names()
+    span_metric = SPAN_INPUT in metric_version.input_names()
     if span_type in (None, ""):
         if span_metric:
             errors.add(
@@ -459,11 +484,18 @@ def _span_target(raw, metric_version, mapping, path, errors, dataset_version, mo
         errors.add(
             f"{path}.span_type",
             "This metric scores rows, not spans: leave span_type out, or pick a span-level "
-            "metric (tool call succeeded, tool arguments valid JSON, LLM span latency/tokens).",
+            "metric (tool call succeeded, tool arguments valid JSON or matching a JSON Schema, "
+            "retriever chunk relevance, LLM span latency/tokens, or an LLM judge whose prompt "
+            "uses {{span}} or {{span_...}}).",
         )
         return None
+    others = {item["name"] for item in span_metric_inputs(metric_version)}
+    trace_shaped = dataset_version is not None and dataset_version.is_trace_shaped
+    for name, default in span_defaults(
+        metric_version, dataset_only=mode == RunMode.DATASET_ONLY, trace_shaped=trace_shaped
+    ).items():
+        mapping.setdefault(name, default)
     if mode == RunMode.DATASET_ONLY:
-        mapping.setdefault("trace", DATASET_TRACE)
         no_traces = dataset_version is not None and not dataset_version.is_trace_shaped
         if (
             no_traces
@@ -476,14 +508,14 @@ def _span_target(raw, metric_version, mapping, path, errors, dataset_version, mo
                 "trace column (use a dataset of ingested traces).",
             )
             return None
-    else:
-        mapping.setdefault("trace", WORKFLOW_SPANS)
     selector = parse_selector(mapping["trace"])
-    if selector is None or set(mapping) != {"trace"}:
+    unknown = sorted(set(mapping) - {"trace"} - others)
+    if selector is None or unknown:
+        also = f"; and its inputs {', '.join(sorted(others))}" if others else ""
         errors.add(
             f"{path}.input_transformer.selector",
-            "A span-level metric takes one selector, trace (e.g. $.dataset.trace or "
-            "$.workflow.spans).",
+            "A span-level metric takes the selector trace (e.g. $.dataset.trace or "
+            f"$.workflow.spans){also}" + (f"; not {', '.join(unknown)}." if unknown else "."),
         )
         return None
     return span_type
@@ -500,10 +532,12 @@ def _check_metric_inputs(
     columns: list[str],
     workflow_version: WorkflowVersion | None,
     dataset_only: bool,
+    exclude: tuple[str, ...] = (),
 ) -> None:
+    """``exclude``: inputs the engine fills itself (a span binding's ``span``)."""
     declared = version.input_names()
     for name in version.required_input_names():
-        if name not in mapping:
+        if name not in mapping and name not in exclude:
             errors.add(
                 f"{path}.{name}", f"Map the input '{name}' of metric '{metric.name}' to a selector."
             )
@@ -656,6 +690,19 @@ def validate_run_config(
                 raw_metric, metric_version, mapping, metric_path, errors, version, mode
             )
             if span_type is not None:
+                if version is not None:
+                    _check_metric_inputs(
+                        metric,
+                        metric_version,
+                        {k: v for k, v in mapping.items() if k != "trace"},
+                        f"{selector_path}.selector",
+                        errors,
+                        dataset_version=version,
+                        columns=columns,
+                        workflow_version=workflow_version,
+                        dataset_only=mode == RunMode.DATASET_ONLY,
+                        exclude=(SPAN_INPUT,),
+                    )
                 entry.metrics.append(PlannedMetric(metric, metric_version, mapping, span_type))
                 continue
             if version is not None:

@@ -11,6 +11,8 @@ share failing) the span-level results need.
   unless ``require_object=False``).
 - ``tool_arguments_match_schema``: they validate against a JSON Schema, one for all tools or
   one per tool name.
+- ``retriever_chunk_relevance``: how much of the question each retrieved chunk covers
+  (ROUGE-1 recall of the question's content words), averaged over the span's chunks.
 - ``llm_latency_under``: the LLM span took at most ``max_ms``.
 - ``llm_tokens_under``: its input / output / total tokens are within the given limits.
 """
@@ -21,7 +23,9 @@ import json
 
 import jsonschema
 
-from metrics.builtins.structured import schema_problem
+from metrics.builtins.rag import STOP_WORDS, chunk_texts
+from metrics.builtins.structured import schema_mismatch, schema_problem, strict_loads
+from metrics.builtins.textnorm import RougeTokenizer
 from metrics.scoring import MetricOutcome
 from traces.mapping import SPAN_LLM, SPAN_RETRIEVER, SPAN_TOOL, SPAN_UNKNOWN
 
@@ -82,9 +86,11 @@ def _parse_arguments(raw) -> tuple[object, str | None]:
     if not isinstance(raw, str):
         return raw, None
     try:
-        return json.loads(raw), None
+        return strict_loads(raw), None  # RFC 8259, as the JSON metrics read it
     except json.JSONDecodeError as exc:
         return None, f"The arguments are not valid JSON: {exc.msg} at column {exc.colno}."
+    except (ValueError, RecursionError) as exc:  # NaN / Infinity, out-of-range numbers
+        return None, f"The arguments are not valid JSON: {exc or 'nested too deeply'}."
 
 
 def tool_arguments_valid_json(span: dict, *, require_object: bool = True) -> MetricOutcome:
@@ -102,7 +108,8 @@ def tool_arguments_valid_json(span: dict, *, require_object: bool = True) -> Met
     return _binary(True, "The arguments are valid JSON.")
 
 
-# Whether a schema is usable is the JSON Schema metric's own check.
+# Whether a schema is usable, and where a value fails it, are the JSON Schema metric's own
+# checks.
 check_schema = schema_problem
 
 
@@ -127,11 +134,62 @@ def tool_arguments_match_schema(
     if problem:
         return _binary(False, problem)
     validator = jsonschema.validators.validator_for(chosen)(chosen)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
-    if error is None:
-        return _binary(True, f"The arguments of {name} match the schema.")
-    where = "/".join(str(part) for part in error.absolute_path) or "(root)"
-    return _binary(False, f"{where}: {error.message}")
+    problem = schema_mismatch(validator, value)
+    return _binary(problem is None, problem or f"The arguments of {name} match the schema.")
+
+
+# Retrievers ------------------------------------------------------------------------------
+
+# Content words: rouge-score's tokens (Unicode-aware, Porter-stemmed on ASCII) without the
+# common English stop words the lexical RAG metrics ignore.
+_TERMS = RougeTokenizer(use_stemmer=True, stop_words=STOP_WORDS)
+
+
+def relevance_terms(text: str) -> set[str]:
+    return set(_TERMS.tokenize(text))
+
+
+def _question_of(span: dict, question) -> str | None:
+    """The question given, else the retriever span's own query (its input)."""
+    if question is None:
+        question = span.get("input")
+        if isinstance(question, dict):
+            question = question.get("query", question.get("text", question.get("question")))
+    if question is None:
+        return None
+    return question if isinstance(question, str) else json.dumps(question, ensure_ascii=False)
+
+
+def retriever_chunk_relevance(span: dict, *, question=None) -> MetricOutcome:
+    """Per chunk, the share of the question's distinct content words found in the chunk's
+    text (ROUGE-1 recall over sets); the span's value is their mean over the chunks."""
+    wrong = _wrong_type(span, SPAN_RETRIEVER)
+    if wrong:
+        return wrong
+    text = _question_of(span, question)
+    terms = relevance_terms(text or "")
+    if not terms:
+        return MetricOutcome.error(
+            "The question is empty (or only stop words): nothing to judge the chunks against."
+        )
+    chunks = span.get("retriever_chunks") or []
+    if not chunks:
+        return MetricOutcome.error(f"Retriever span {span.get('name', '')!r} returned no chunks.")
+    try:
+        texts = chunk_texts(chunks, "retriever_chunks")
+    except Exception as exc:  # MetricInputError: a chunk without text
+        return MetricOutcome.error(str(exc))
+    scores = [len(terms & relevance_terms(t)) / len(terms) for t in texts]
+    mean = sum(scores) / len(scores)
+    return MetricOutcome(
+        number_value=mean,
+        reasoning=(
+            f"{len(scores)} chunk{'s' if len(scores) != 1 else ''}, relevance "
+            + ", ".join(f"{s:.2f}" for s in scores)
+            + f" (question terms: {', '.join(sorted(terms)[:12])})."
+        ),
+        details={"chunk_relevance": scores},
+    )
 
 
 # LLM calls -------------------------------------------------------------------------------
@@ -187,6 +245,53 @@ def llm_tokens_under(
             over.append(kind)
     reasoning = "; ".join(parts) + (f"; over: {', '.join(over)}." if over else ".")
     return _binary(not over, reasoning, **{f"{k}_tokens": v for k, v in counts.items()})
+
+
+# LLM judges over a span ------------------------------------------------------------------
+
+# The variables a judge's rubric can use about the span it scores (input ``span``).
+PROMPT_VARIABLES = (
+    "span_name",
+    "span_type",
+    "span_input",
+    "span_output",
+    "span_status",
+    "tool_name",
+    "tool_arguments",
+    "retriever_chunks",
+)
+
+
+def prompt_values(span) -> dict:
+    """The span's ``PROMPT_VARIABLES`` (plus ``span``, the whole span) for a rubric: text or
+    JSON values as stored; the chunks as numbered texts; what the span lacks is None (the
+    rubric reads "(not provided)")."""
+    if not isinstance(span, dict):
+        return {}
+    tool = span.get("tool") if isinstance(span.get("tool"), dict) else {}
+    chunks = span.get("retriever_chunks") or []
+    try:
+        texts = chunk_texts(chunks, "retriever_chunks") if chunks else []
+    except Exception:  # a chunk without text: show them as stored
+        texts = None
+    return {
+        "span": span,
+        "span_name": span.get("name"),
+        "span_type": str(span.get("type") or "").removeprefix("TRACE_SPAN_TYPE_") or None,
+        "span_input": span.get("input"),
+        "span_output": span.get("output"),
+        "span_status": span.get("status")
+        if not span.get("error")
+        else (f"{span.get('status') or 'error'}: {span['error']}"),
+        "tool_name": tool.get("name"),
+        "tool_arguments": tool.get("arguments"),
+        "retriever_chunks": (
+            "\n".join(f"[{n}] {text}" for n, text in enumerate(texts, start=1))
+            if texts is not None
+            else chunks
+        )
+        or None,
+    }
 
 
 # Aggregation -----------------------------------------------------------------------------

@@ -31,11 +31,22 @@ WORKFLOW_SPANS = "$.workflow.spans"
 SHORT = {t: t.removeprefix("TRACE_SPAN_TYPE_") for t in SPAN_TARGETS}
 
 
-@dataclass(slots=True)
+@dataclass  # not slots: a slotted dataclass would drop the cache_key property below
 class SpanRowOutcome(MetricOutcome):
     # [(span index in the trace, span id, span name, MetricOutcome)]
     spans: list = field(default_factory=list)
     not_applicable: bool = False
+
+    # The judge-call cache stores a row outcome and gives back a plain one, which has no
+    # per-span results: a span binding's row is never stored in it (the key set by the
+    # drainer is dropped), so a span judge always scores its spans.
+    @property
+    def cache_key(self):
+        return None
+
+    @cache_key.setter
+    def cache_key(self, value):
+        pass
 
 
 def trace_spans(value) -> list:
@@ -84,12 +95,14 @@ def aggregate(span_type: str, scored: list[tuple[int, dict, MetricOutcome]]) -> 
             not_applicable=True,
         )
     summary = summarize([outcome for *_, outcome in spans])
+    usage = _usage([outcome for *_, outcome in spans])
     if summary["mean"] is None:
         first = spans[0][3].error_description
         return SpanRowOutcome(
             error_description=f"No span could be scored ({summary['errors']} errors): {first}",
             details={"spans": summary},
             spans=spans,
+            **usage,
         )
     reasoning = (
         f"{summary['scored']} {SHORT.get(span_type, span_type)} spans, "
@@ -98,34 +111,56 @@ def aggregate(span_type: str, scored: list[tuple[int, dict, MetricOutcome]]) -> 
         + "."
     )
     return SpanRowOutcome(
-        number_value=summary["mean"], reasoning=reasoning, details={"spans": summary}, spans=spans
+        number_value=summary["mean"],
+        reasoning=reasoning,
+        details={"spans": summary},
+        spans=spans,
+        **usage,
     )
 
 
+def _usage(outcomes: list[MetricOutcome]) -> dict:
+    """The model usage of the spans' calls (LLM judges), summed onto the row outcome that
+    the drainer prices and counts."""
+    called = [o for o in outcomes if o.called]
+    if not called:
+        return {}
+    return {
+        "called": True,
+        "input_tokens": sum(o.input_tokens or 0 for o in called),
+        "output_tokens": sum(o.output_tokens or 0 for o in called),
+    }
+
+
 class SpanScorer:
-    """Scores each span of ``span_type`` with ``inner`` (whose input is ``span``)."""
+    """Scores each span of ``span_type`` with ``inner`` (whose input is ``span``; the
+    binding's other inputs, e.g. ``question``, are passed along with it)."""
 
     def __init__(self, inner, span_type: str):
         self.inner = inner
         self.span_type = span_type
         self.is_async = inner.is_async
 
-    def _safe(self, span: dict) -> MetricOutcome:
+    @staticmethod
+    def _span_inputs(inputs: dict, span: dict) -> dict:
+        return {**{k: v for k, v in inputs.items() if k != "trace"}, "span": span}
+
+    def _safe(self, inputs: dict, span: dict) -> MetricOutcome:
         try:
-            return self.inner.score({"span": span})
+            return self.inner.score(self._span_inputs(inputs, span))
         except Exception as exc:  # one span must never stop the row
             return _error(exc)
 
     def score(self, inputs: dict) -> SpanRowOutcome:
         spans = targeted(inputs.get("trace"), self.span_type)
-        return aggregate(self.span_type, [(i, s, self._safe(s)) for i, s in spans])
+        return aggregate(self.span_type, [(i, s, self._safe(inputs, s)) for i, s in spans])
 
     async def ascore(self, inputs: dict, *, client) -> SpanRowOutcome:
         spans = targeted(inputs.get("trace"), self.span_type)
 
         async def one(span):
             try:
-                return await self.inner.ascore({"span": span}, client=client)
+                return await self.inner.ascore(self._span_inputs(inputs, span), client=client)
             except Exception as exc:
                 return _error(exc)
 

@@ -58,6 +58,86 @@ class SpanToolArgumentsValidJson(_SpanImplementation):
 
 
 @register
+class SpanToolArgumentsMatchSchema(_SpanImplementation):
+    key = "span_tool_arguments_match_schema"
+    label = "Tool arguments match a JSON Schema (per tool span)"
+    description = (
+        "1 for each tool span whose arguments (parsed as strict JSON) validate against the "
+        "JSON Schema for that tool, else 0: schemas_by_tool (tool name -> schema) for the tools "
+        "it names, else schema; the reasoning names the first failing path. Arguments that are "
+        "not JSON score 0; a span without arguments, or a tool with no schema, is an error for "
+        "that span; an invalid schema is refused when the metric is saved."
+    )
+    params = (
+        Param(
+            "schema", "json", help="A JSON Schema for every tool (draft 2020-12 unless $schema)."
+        ),
+        Param("schemas_by_tool", "json", help='Per tool name: {"lookup_order": {...}, ...}.'),
+    )
+    span_types = ("TRACE_SPAN_TYPE_TOOL",)
+
+    @classmethod
+    def validate(cls, params, inputs):
+        from django.core.exceptions import ValidationError
+
+        from traces.span_metrics import check_schema
+
+        errors: dict[str, list[str]] = {}
+        schema, by_tool = params.get("schema"), params.get("schemas_by_tool")
+        if schema is None and by_tool is None:
+            errors["params.schema"] = ["Set schema, or schemas_by_tool, or both."]
+        if schema is not None and (problem := check_schema(schema)):
+            errors["params.schema"] = [problem]
+        if by_tool is not None:
+            if not isinstance(by_tool, dict) or not by_tool:
+                errors["params.schemas_by_tool"] = ["An object: tool name -> JSON Schema."]
+            else:
+                for name, tool_schema in by_tool.items():
+                    if problem := check_schema(tool_schema):
+                        errors.setdefault("params.schemas_by_tool", []).append(f"{name}: {problem}")
+        if errors:
+            raise ValidationError(errors)
+
+    def check(self, span):
+        from traces.span_metrics import tool_arguments_match_schema
+
+        return tool_arguments_match_schema(
+            span, schema=self.p.get("schema"), schemas_by_tool=self.p.get("schemas_by_tool")
+        )
+
+
+@register
+class SpanRetrieverChunkRelevance(_SpanImplementation):
+    key = "span_retriever_chunk_relevance"
+    label = "Retriever chunk relevance to the question (per retriever span)"
+    description = (
+        "For each retriever span, the mean over its retriever_chunks of the share of the "
+        "question's distinct content words found in the chunk (ROUGE-1 recall: rouge-score "
+        "tokens, Unicode-aware, Porter-stemmed, common English stop words dropped), 0-1. The "
+        "question is the question input (by default the trace's input), else the span's own "
+        "query. A span with no chunks, or a question that is empty or only stop words, is an "
+        "error for that span; a chunk with empty text scores 0. Lexical: synonyms do not count."
+    )
+    inputs = (
+        SPAN,
+        inp(
+            "question",
+            "The question the chunks should answer (default: the trace's input, "
+            "$.dataset.input; unmapped: the retriever span's own query).",
+            False,
+        ),
+    )
+    category = "METRIC_CATEGORY_CONTEXT_QUALITY"
+    metric_type = "METRIC_TYPE_RAG_AND_TOOL"
+    span_types = ("TRACE_SPAN_TYPE_RETRIEVER",)
+
+    def score(self, inputs: dict) -> MetricOutcome:
+        from traces.span_metrics import retriever_chunk_relevance
+
+        return retriever_chunk_relevance(inputs["span"], question=inputs.get("question"))
+
+
+@register
 class SpanLlmLatencyUnder(_SpanImplementation):
     key = "span_llm_latency_under"
     label = "LLM span latency under a limit"

@@ -133,6 +133,15 @@ def schema_problem(schema) -> str | None:
     return None
 
 
+def schema_mismatch(validator, value) -> str | None:
+    """Where and why ``value`` fails ``validator`` (the most relevant error), or None."""
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return f"{where}: {error.message}"
+
+
 @register
 class JsonSchemaValid(Implementation):
     key = "json_schema_valid"
@@ -174,11 +183,8 @@ class JsonSchemaValid(Implementation):
             value = _parse(inputs["response"], "response")
         except MetricInputError as exc:
             return _binary(False, str(exc))
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
-        if error is None:
-            return _binary(True)
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        return _binary(False, f"{where}: {error.message}")
+        problem = schema_mismatch(validator, value)
+        return _binary(problem is None, problem)
 
 
 @register

@@ -60,7 +60,9 @@ def squad_normalize(text: str) -> str:
 class RougeTokenizer:
     """A rouge-score ``Tokenizer`` (``tokenize(text) -> list[str]``), see the module docstring."""
 
-    def __init__(self, use_stemmer: bool = False):
+    def __init__(self, use_stemmer: bool = False, stop_words: frozenset[str] = frozenset()):
+        # Tokens in ``stop_words`` (lowercase, before stemming) are dropped.
+        self.stop_words = stop_words
         if use_stemmer:
             from nltk.stem import porter  # rouge-score's own dependency and stemmer
 
@@ -72,6 +74,8 @@ class RougeTokenizer:
         text = text.lower()
         # On ASCII, rouge-score's own rule (and faster than the Unicode pattern).
         tokens = ASCII_WORD.findall(text) if text.isascii() else ROUGE_TOKEN.findall(nfc(text))
+        if self.stop_words:
+            tokens = [t for t in tokens if t not in self.stop_words]
         if self.stemmer is None:
             return tokens
         return [self.stemmer.stem(t) if len(t) > 3 and ASCII_TOKEN.match(t) else t for t in tokens]

@@ -23,9 +23,11 @@ from runs.filtersets import ResultFilterSet
 from runs.models import RunTask
 from runs.progress import metric_cards, run_progress
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page, run_result_row
+from runs.selectors import parse_uuid
 from runs.trace_view import span_tree, spans_of
 from runs.usage import run_budget
 from runs.views.common import can_edit, project_or_404, run_or_404
+from traces.span_scoring import span_results_by_task
 
 RESULTS_PAGE_SIZE = 50
 PAGE_SIZES = (10, 25, 50, 100, 200)
@@ -214,6 +216,44 @@ def run_results(request: HttpRequest, project_id, run_id) -> HttpResponse:
     return render(request, "runs/detail.html", context)
 
 
+def _attach_span_results(run, row: dict) -> None:
+    """Each span binding's per-span results on the row's metric entries (three queries, none
+    when the run's frozen config binds no metric to spans)."""
+    from runs.models import MetricBinding
+
+    config = run.config if isinstance(run.config, list) else []
+    if not any(
+        isinstance(m, dict) and m.get("span_type")
+        for entry in config
+        if isinstance(entry, dict)
+        for m in entry.get("metrics") or []
+    ):
+        return
+    span_types = dict(
+        MetricBinding.objects.filter(run=run, span_type__isnull=False).values_list(
+            "id", "span_type"
+        )
+    )
+    if not span_types:
+        return
+    ids = {
+        (entry, trial): task_id
+        for task_id, entry, trial in RunTask.objects.filter(
+            run=run, position=row["position"]
+        ).values_list("id", "entry__position", "trial")
+    }
+    results = span_results_by_task(ids.values())
+    for task in row.get("tasks", []):
+        by_binding: dict[str, list] = {}
+        for result in results.get(ids.get((task["entry"], task["trial"])), []):
+            by_binding.setdefault(str(result["binding_id"]), []).append(result)
+        for metric in task.get("metrics", []):
+            span_type = span_types.get(parse_uuid(metric["binding_id"]))
+            if span_type:
+                metric["span_type"] = span_type
+                metric["span_results"] = by_binding.get(metric["binding_id"], [])
+
+
 def _row_neighbours(request: HttpRequest, run, columns, position: int) -> dict:
     """Links to the previous and next row: in the results table's order (its sort and
     filters, with ``i`` the row's index there) when the drawer was opened from the table,
@@ -270,6 +310,7 @@ def run_row(request: HttpRequest, project_id, run_id, position: int) -> HttpResp
     row["trace_tree"] = span_tree(spans_of(row["data"][trace_key])) if trace_key else []
     for task in row.get("tasks", []):
         task["span_tree"] = span_tree(spans_of(task.get("spans") or []))
+    _attach_span_results(run, row)
     context = {
         "project": project,
         "run": run,

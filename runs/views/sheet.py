@@ -27,10 +27,47 @@ from metrics.selectors import metrics_for_project
 from projects.models import Role
 from runs import services
 from runs.forms import SheetState
-from runs.mapping import SPECIAL_WORKFLOW_OUTPUTS, TRACE_SELECTOR, suggest_selectors
+from runs.mapping import (
+    SPAN_INPUT,
+    SPECIAL_WORKFLOW_OUTPUTS,
+    TRACE_SELECTOR,
+    span_defaults,
+    span_metric_inputs,
+    suggest_selectors,
+)
 from runs.options import project_defaults
 from runs.views.common import project_or_404
 from workflows.models import Workflow
+
+# What a metric slot scores: the row, or each span of a type (span-level bindings).
+SCORE_ROW = ("", "the row")
+SCORE_SPANS = (
+    ("TRACE_SPAN_TYPE_LLM", "each LLM span"),
+    ("TRACE_SPAN_TYPE_RETRIEVER", "each retriever span"),
+    ("TRACE_SPAN_TYPE_TOOL", "each tool span"),
+)
+TRACE_INPUT = {
+    "name": "trace",
+    "description": "Where the spans are: the row's trace, or the spans the agent reported.",
+    "required": True,
+}
+
+
+def _score_target(version, row) -> tuple[list, bool]:
+    """(the Score choices, whether the metric only scores spans). A span-level metric has
+    no "row" choice: its span type is forced, by default the first one it is made for."""
+    if version is None or SPAN_INPUT not in version.input_names():
+        return [SCORE_ROW, *SCORE_SPANS], False
+    from metrics.registry import get_implementation
+
+    offered = [value for value, _ in SCORE_SPANS]
+    if row.span_type not in offered:
+        try:
+            made_for = getattr(get_implementation(version.implementation), "span_types", ())
+        except ValidationError:
+            made_for = ()
+        row.span_type = next((t for t in made_for if t in offered), offered[0])
+    return list(SCORE_SPANS), True
 
 
 def _find(items, wanted_id):
@@ -180,20 +217,37 @@ def sheet_context(
         row.version_id = str(chosen.id) if chosen else ""
         shown = chosen or (m_versions[0] if m_versions else None)
         prefix = f"metric-{j}"
+        score_options, span_only = _score_target(shown, row)
+        declared = shown.inputs if shown else []
         suggested = suggest_selectors(
-            shown.inputs if shown else [],
+            declared,
             columns=columns,
             outputs=outputs if state.with_workflow else None,
             trace=trace,
         )
+        if row.span_type and span_only:
+            # A span binding maps where its spans are plus its other inputs (not span).
+            declared = [TRACE_INPUT, *span_metric_inputs(shown)]
+            suggested = {
+                **suggest_selectors(
+                    declared[1:],
+                    columns=columns,
+                    outputs=outputs if state.with_workflow else None,
+                    trace=trace,
+                ),
+                **span_defaults(shown, dataset_only=not state.with_workflow, trace_shaped=trace),
+            }
         metric_rows.append(
             {
                 "index": j,
                 "row": row,
                 "metric": metric,
                 "versions": m_versions,
+                "score_options": score_options,
+                "span_only": span_only,
+                "span_errors": errors.get(f"{prefix}-span_type", []),
                 "inputs": _input_rows(
-                    shown.inputs if shown else [],
+                    declared,
                     row.inputs,
                     errors,
                     prefix,

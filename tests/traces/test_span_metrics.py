@@ -163,3 +163,61 @@ def test_summarize_mean_and_share_failing():
     }
     assert sm.summarize([])["mean"] is None
     assert json.dumps(summary)  # plain JSON, storable as a summary
+
+
+def retriever_span(tid, question, documents):
+    return p.span(
+        tid,
+        p.span_id(),
+        "retrieve",
+        openinference__span__kind="RETRIEVER",
+        input__value=question,
+        **{f"retrieval.documents.{n}.document.content": text for n, text in enumerate(documents)},
+    )
+
+
+def test_retriever_chunk_relevance_over_ingested_chunks(ingest):
+    tid = p.trace_id()
+    row = ingest(
+        [
+            retriever_span(
+                tid,
+                "How long is the warranty on robots?",
+                ["Every robot has a two-year warranty.", "Shipping takes one day.", ""],
+            ),
+            retriever_span(tid, "Where is my order?", []),
+        ]
+    )
+    span, empty = sm.spans_of_type(row, "TRACE_SPAN_TYPE_RETRIEVER")
+    # Question terms (stop words dropped, stemmed): long, warranti, robot.
+    outcome = sm.retriever_chunk_relevance(span)
+    assert outcome.details["chunk_relevance"] == [pytest.approx(2 / 3), 0.0, 0.0]
+    assert outcome.number_value == pytest.approx(2 / 9)
+    assert "long, robot, warranti" in outcome.reasoning
+    # The row's question wins over the span's own query.
+    asked = sm.retriever_chunk_relevance(span, question="Shipping times?")
+    assert asked.details["chunk_relevance"] == [0.0, 0.5, 0.0]
+    # Edge cases: no chunks, an empty question, a question of stop words only: errors.
+    assert "returned no chunks" in sm.retriever_chunk_relevance(empty).error_description
+    assert "question is empty" in sm.retriever_chunk_relevance(span, question="").error_description
+    assert sm.retriever_chunk_relevance(span, question="what is the").is_error
+    # Another type of span is an error, never a score.
+    assert sm.retriever_chunk_relevance({"type": "TRACE_SPAN_TYPE_TOOL"}).is_error
+
+
+def test_prompt_values_name_the_spans_parts(ingest):
+    tid = p.trace_id()
+    row = ingest(
+        [
+            tool_span(tid, failed=True),
+            retriever_span(tid, "warranty?", ["Two years.", "Ships in a day."]),
+        ]
+    )
+    [tool] = sm.spans_of_type(row, "TRACE_SPAN_TYPE_TOOL")
+    [retriever] = sm.spans_of_type(row, "TRACE_SPAN_TYPE_RETRIEVER")
+    values = sm.prompt_values(tool)
+    assert values["span_type"] == "TOOL" and values["tool_name"] == "lookup_order"
+    assert values["tool_arguments"] == '{"order": 7}' and values["span_status"] == "error: timeout"
+    assert values["retriever_chunks"] is None
+    assert sm.prompt_values(retriever)["retriever_chunks"] == "[1] Two years.\n[2] Ships in a day."
+    assert set(sm.PROMPT_VARIABLES) <= set(values)

@@ -281,3 +281,171 @@ def test_span_rows_aggregate_by_the_stated_rules():
     # Only broken spans: the row result is an error.
     broken = scorer.score({"trace": [{"type": "TRACE_SPAN_TYPE_TOOL", "boom": True}]})
     assert broken.is_error and "broken span" in broken.error_description
+
+
+RETRIEVER = "TRACE_SPAN_TYPE_RETRIEVER"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_schema_relevance_and_a_span_judge_through_a_real_cluster(project, owner, api):
+    """The three span metrics of issue 17 left open, over the demo's production traces in a
+    dataset-only run drained by a real qcluster; results read through /v2 with pydo."""
+    from metrics import services as metric_services
+    from tests.metrics.fake_openai import fake_openai_server
+
+    version = demo_version(project, owner)
+    schema = metric_services.metric_create(
+        project=project,
+        user=owner,
+        name="Order tools take their ids",
+        implementation="span_tool_arguments_match_schema",
+        params={
+            "schemas_by_tool": {
+                "lookup_order": {
+                    "type": "object",
+                    "properties": {"order_id": {"type": "string", "pattern": "^[0-9]+$"}},
+                    "required": ["order_id"],
+                },
+                "get_plan": {"type": "object", "required": ["customer_id"]},
+            }
+        },
+    )
+    relevance = builtin("span_retriever_chunk_relevance")
+    with fake_openai_server() as judge_server:
+        judge_server.reply('{"score": 0.5, "reasoning": "Half right."}')
+        judge = metric_services.metric_create(
+            project=project,
+            user=owner,
+            name="LLM step judge",
+            implementation="llm_judge",
+            params={
+                "base_url": judge_server.url,
+                "model": "judge-1",
+                "max_retries": 0,
+                "prompt": "Rate the {{span_type}} step {{span_name}}: {{span_output}}",
+            },
+        )
+        run = start(
+            project,
+            owner,
+            version,
+            [
+                {"id": str(schema.id), "span_type": TOOL},
+                {"id": str(relevance.id), "span_type": RETRIEVER},
+                {"id": str(judge.id), "span_type": LLM},
+            ],
+        )
+        bindings = {b.metric_version.metric_id: b for b in MetricBinding.objects.filter(run=run)}
+        # The question defaults to the trace's input in a dataset-only run over traces.
+        assert bindings[relevance.id].input_selector == {
+            "trace": "$.dataset.trace",
+            "question": "$.dataset.input",
+        }
+        with qcluster() as cluster:
+
+            def done():
+                run.refresh_from_db()
+                return run.status in FINISHED
+
+            wait_until(done, timeout=120, message=f"run to finish\n{cluster.log()[-3000:]}")
+        prompts = [r["json"]["messages"][1]["content"] for r in judge_server.requests]
+    assert run.status == RunStatus.SUCCEEDED, run.error_description
+
+    # One judge call per LLM span (four chats, one model call each), each seeing its span.
+    assert len(prompts) == 4
+    assert all(p.startswith("Rate the LLM step chat acme-mini: ") for p in prompts)
+    assert any("two-year limited warranty" in p for p in prompts)
+
+    def span_values(metric):
+        return sorted(
+            SpanMetricResult.objects.filter(binding=bindings[metric.id]).values_list(
+                "number_value", flat=True
+            )
+        )
+
+    # Tools: lookup_order's arguments match; get_plan's are not JSON.
+    assert span_values(schema) == [0.0, 1.0]
+    # Question terms (stop words out, stemmed) found in the one chunk of each retriever:
+    # warranty 1/2, order 1/2, rover/boundary/wire of rover/need/boundary/wire 3/4, all 3 of
+    # pause/acme/care.
+    assert span_values(relevance) == [0.5, 0.5, 0.75, 1.0]
+    assert span_values(judge) == [0.5] * 4
+
+    # Row level: each row's result is the mean of its spans; run level: mean, share failing.
+    rows = dict(
+        MetricResult.objects.filter(binding=bindings[relevance.id]).values_list(
+            "task__item__data__input", "number_value"
+        )
+    )
+    assert rows["Does the Rover need a boundary wire?"] == 0.75 and len(rows) == 4
+    response = api.get(f"/v1/evaluations/{run.id}/metrics")
+    assert response.status_code == 200, response.content
+    summaries = {s["binding_id"]: s for s in response.json()["data"]}
+    relevance_summary = summaries[str(bindings[relevance.id].id)]["span_summary"]
+    assert relevance_summary["spans"] == 4 and relevance_summary["mean"] == pytest.approx(0.6875)
+    assert relevance_summary["failing_share"] == 0.75
+    assert summaries[str(bindings[schema.id].id)]["span_summary"]["failing_share"] == 0.5
+    assert summaries[str(bindings[judge.id].id)]["span_summary"]["mean"] == 0.5
+
+    with web_server() as base:
+        do = pydo_client(base, api.raw_key).genai
+        page = do.get_evaluation_run_results(str(run.id), per_page=10)
+    by_type: dict[str, list] = {}
+    for prompt in page["prompts"]:
+        for span in prompt["evaluation_trace_spans"]:
+            for result in span["span_level_metric_results"]:
+                by_type.setdefault(span["type"], []).append(
+                    (result["metric_name"], result.get("number_value"))
+                )
+    assert sorted(by_type[RETRIEVER]) == [(relevance.name, v) for v in (0.5, 0.5, 0.75, 1.0)]
+    assert sorted(by_type[TOOL]) == [(schema.name, 0.0), (schema.name, 1.0)]
+    assert by_type[LLM] == [(judge.name, 0.5)] * 4
+
+
+@pytest.mark.django_db
+def test_a_span_metrics_other_inputs_are_checked_like_a_row_metrics(project, owner):
+    version = demo_version(project, owner)
+    relevance = builtin("span_retriever_chunk_relevance")
+    cases = [
+        ({"question": "$.dataset.nope"}, "question"),
+        ({"answer": "$.dataset.input"}, "not answer"),
+    ]
+    for selector, message in cases:
+        metric = {
+            "id": str(relevance.id),
+            "span_type": RETRIEVER,
+            "input_transformer": {"selector": selector},
+        }
+        with pytest.raises(ValidationError) as raised:
+            start(project, owner, version, [metric])
+        assert message in str(raised.value.message_dict), raised.value.message_dict
+    assert not EvaluationRun.objects.exists()
+
+
+def test_a_span_row_is_never_put_in_the_judge_cache():
+    """The drainer sets the judge-call cache key on a judge's outcome and the batch write
+    stores outcomes that have one; a cached row would come back without its spans."""
+    from metrics.scoring import MetricOutcome
+    from runs.engine.drainer import _keyed
+    from traces.span_scoring import aggregate
+
+    judged = MetricOutcome(number_value=1.0, called=True, input_tokens=10, output_tokens=2)
+    row = aggregate(LLM, [(0, {"span_id": "a", "name": "chat"}, judged)])
+    assert row.input_tokens == 10 and row.output_tokens == 2 and row.called
+
+    async def scored():
+        return row
+
+    import asyncio
+
+    keyed = asyncio.run(_keyed(scored(), "judge-key"))
+    assert keyed is row and keyed.cache_key is None
+    plain = asyncio.run(_keyed(_plain(), "judge-key"))
+    assert plain.cache_key == "judge-key"  # row metrics keep theirs
+
+
+async def _plain():
+    from metrics.scoring import MetricOutcome
+
+    return MetricOutcome(number_value=1.0)
