@@ -134,10 +134,13 @@ def outsider_web(outsider, other_project):
     return _web_client_for(outsider)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist, tests that start processes or a browser go first: they mostly
-    wait, so they overlap the quick ones instead of forming a tail at the end of the run.
-    The order is a stable sort, the same in every worker (xdist requires it)."""
+    """Under pytest-xdist, tests that start processes or a browser go first within their
+    group: they mostly wait, so they overlap the quick ones instead of forming a tail. This
+    runs before pytest-django's own (stable) sort, which keeps Django's order of groups:
+    transactional tests, which flush the database (and the built-in metrics the migrations
+    created), after the others. The order is the same in every worker (xdist requires it)."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
 
