@@ -36,6 +36,7 @@ from runs import exports
 from runs import model_evaluations as model_evals
 from runs.api import gradient_model_eval_shapes as shapes
 from runs.api.dynamiq import IgnoreFormatOverride
+from runs.api.gradient_datasets import PresignApi, PresignIn
 from runs.models import EvaluationRun, ModelEvaluationPreset, ModelEvaluationRun
 
 RUN_TAGS = ["gradient: model evaluation runs"]
@@ -499,3 +500,19 @@ class ResultsDownloadApi(APIView):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+class ModelDatasetPresignApi(PresignApi):
+    """``model_evaluation/datasets/file_upload_presigned_urls``: the same upload as the
+    evaluation datasets' (a model evaluation runs on an evaluation dataset)."""
+
+    @extend_schema(
+        tags=RUN_TAGS,
+        operation_id="gradient_model_evaluation_datasets_presigned_urls",
+        request=PresignIn,
+        responses=OpenApiTypes.OBJECT,
+        description="Upload URLs on this server: PUT the file there, then name it with "
+        "create_evaluation_dataset.",
+    )
+    def post(self, request):
+        return super().post(request)

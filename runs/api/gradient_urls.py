@@ -106,4 +106,9 @@ urlpatterns = [
         model_evals.ResultsDownloadUrlApi.as_view(),
         name="gradient-model-evaluation-run-download-url",
     ),
+    path(
+        "model_evaluation/datasets/file_upload_presigned_urls",
+        model_evals.ModelDatasetPresignApi.as_view(),
+        name="gradient-model-evaluation-dataset-presign",
+    ),
 ]

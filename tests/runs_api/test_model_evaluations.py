@@ -447,3 +447,39 @@ def test_another_projects_model_evaluations_are_not_found_and_viewers_cannot_wri
     assert model_run.run.name != "mine" and model_run.run.status == "pending"
     assert ModelEvaluationPreset.objects.filter(pk=preset_uuid).exists()
     assert ModelEvaluationRun.objects.count() == 1
+
+
+def test_pydo_uploads_a_model_evaluation_dataset_and_runs_a_model_on_it(api, project, owner):
+    csv_text = "question,ground_truth_answer\nq0,echo: q0\nq1,echo: q1\n"
+    candidate = make_candidate(project, owner, "http://127.0.0.1:9")
+    with web_server() as base:
+        do = pydo_client(base, api.raw_key).genai
+        presigned = do.create_model_eval_dataset_upload_presigned_urls(
+            body={"files": [{"file_name": "model.csv", "file_size": str(len(csv_text))}]}
+        )
+        (upload,) = presigned["uploads"]
+        assert presigned["request_id"] and upload["presigned_url"].startswith(base)
+        put = httpx.put(upload["presigned_url"], content=csv_text.encode(), timeout=30)
+        assert put.status_code == 200 and put.json()["row_count"] == 2
+        dataset_uuid = do.create_evaluation_dataset(
+            body={
+                "name": "Model set",
+                "file_upload_dataset": {"stored_object_key": upload["object_key"]},
+            }
+        )["evaluation_dataset_uuid"]
+        run_uuid = do.create_model_evaluation_run(
+            body={
+                "candidate_model_name": "Candidate",
+                "dataset_uuid": dataset_uuid,
+                "metric_uuids": [str(builtin("exact_match").id)],
+            }
+        )["eval_run_uuid"]
+        detail = do.get_model_evaluation_run(run_uuid)
+        assert detail["run"]["candidate_model_uuid"] == str(candidate.id)
+        assert detail["run"]["dataset_name"] == "Model set"
+        assert detail["run"]["name"] == "Candidate on Model set"
+        assert detail["run"]["progress"]["total_rows"] == 2
+        assert detail["meta"]["total"] == 2
+        with pytest.raises(HttpResponseError) as empty:
+            do.create_model_eval_dataset_upload_presigned_urls(body={"files": []})
+        assert status_of(empty) == 400 and "files" in empty.value.response.json()["errors"]
