@@ -295,7 +295,7 @@ def _from_preset(data: dict, preset: ModelEvaluationPreset) -> dict:
             merged[key] = value
 
     inference = dict(merged.get("candidate_inference_config") or {})
-    if "CANDIDATE" in saved:
+    if "CANDIDATE" in saved and not (data.get("candidate_model_name") or "").strip():
         fill("candidate_model_uuid", str(preset.candidate_workflow_id or ""))
         fill("candidate_model_source", preset.candidate_model_source)
         for key, value in (preset.inference_config or {}).items():

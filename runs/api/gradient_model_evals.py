@@ -194,7 +194,9 @@ def _list_query(request) -> dict:
     data = {key: request.query_params.get(key) for key in request.query_params}
     for key in ("statuses", "candidate_types"):
         if key in request.query_params:
-            data[key] = request.query_params.getlist(key)
+            # pydo joins a list with commas (statuses=A,B); repeating the key works too.
+            values = request.query_params.getlist(key)
+            data[key] = [v.strip() for value in values for v in value.split(",") if v.strip()]
     return validated(ModelRunListQuery, data)
 
 

@@ -234,6 +234,14 @@ def test_pydo_drives_every_model_evaluation_method(api, project, owner, make_dat
                 do.list_model_evaluation_runs(statuses=["MODEL_EVALUATION_RUN_FAILED"])["runs"]
                 == []
             )
+            both = ["MODEL_EVALUATION_RUN_FAILED", "MODEL_EVALUATION_RUN_SUCCESSFUL"]
+            assert len(do.list_model_evaluation_runs(statuses=both)["runs"]) == 1
+            assert (
+                do.list_model_evaluation_runs(candidate_types=["CANDIDATE_MODEL_SOURCE_ROUTER"])[
+                    "runs"
+                ]
+                == []
+            )
             assert len(do.list_model_evaluation_runs(search="nightly")["runs"]) == 1
             assert do.list_model_evaluation_runs(search="zzz")["runs"] == []
             with pytest.raises(HttpResponseError) as bad_status:
@@ -483,3 +491,31 @@ def test_pydo_uploads_a_model_evaluation_dataset_and_runs_a_model_on_it(api, pro
         with pytest.raises(HttpResponseError) as empty:
             do.create_model_eval_dataset_upload_presigned_urls(body={"files": []})
         assert status_of(empty) == 400 and "files" in empty.value.response.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_an_openai_chat_workflow_takes_a_stop_sequence_and_refuses_a_bad_one(project, owner):
+    from django.core.exceptions import ValidationError
+
+    def create(stop, name):
+        return workflow_services.workflow_create(
+            project=project,
+            user=owner,
+            name=name,
+            kind="openai_chat",
+            config={
+                "base_url": "http://127.0.0.1:9/v1",
+                "model": "m",
+                "user_prompt": "{{question}}",
+                "stop": stop,
+            },
+            inputs=[{"name": "question", "description": "", "required": True}],
+        )
+
+    assert create("###", "With stop").latest_version().config["stop"] == "###"
+    # Unset: not in the config at all, so versions saved before stop existed keep their hash.
+    assert "stop" not in create("", "Without stop").latest_version().config
+    for bad in ("x" * 201, 42):
+        with pytest.raises(ValidationError) as refused:
+            create(bad, f"Bad {bad!r}"[:40])
+        assert "stop" in refused.value.message_dict
