@@ -690,6 +690,10 @@ class ModelEvaluationRun(models.Model):
         related_name="runs",
     )
     source = models.CharField(max_length=20, blank=True, default="")
+    # Gradient's result_summary, computed once the run has finished (it reads every result)
+    # and kept for that finish: a rerun finishes again at another time and recomputes it.
+    result_summary = models.JSONField(null=True, blank=True)
+    summarized_finish = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"model evaluation {self.run_id}"

@@ -382,6 +382,20 @@ def _epoch_summary(outcome: dict, epochs: int) -> dict:
     }
 
 
+def finished_summary(model_run: ModelEvaluationRun) -> dict | None:
+    """The result summary of a finished run, computed once per finish."""
+    run = model_run.run
+    if not run.is_finished:
+        return None
+    if model_run.result_summary is None or model_run.summarized_finish != run.finished_at:
+        model_run.result_summary = result_summary_dict(model_run)
+        model_run.summarized_finish = run.finished_at
+        ModelEvaluationRun.objects.filter(pk=model_run.pk).update(
+            result_summary=model_run.result_summary, summarized_finish=run.finished_at
+        )
+    return model_run.result_summary
+
+
 def run_detail_dict(model_run: ModelEvaluationRun) -> dict:
     """``apiModelEvaluationRunDetail``."""
     run = model_run.run
@@ -401,7 +415,7 @@ def run_detail_dict(model_run: ModelEvaluationRun) -> dict:
                 "metrics": [
                     {**model_metric_dict(m), "is_metric_goal": m.id == star_id} for m in metrics
                 ],
-                "result_summary": result_summary_dict(model_run) if run.is_finished else None,
+                "result_summary": finished_summary(model_run),
                 "started_at": _iso(run.started_at),
             }
         )

@@ -191,6 +191,8 @@ def test_pydo_drives_every_model_evaluation_method(api, project, owner, make_dat
             metric_summaries = {m["metric_uuid"]: m for m in summary["metric_summaries"]}
             assert metric_summaries[str(exact.id)]["pass_count"] == 8  # 4 rows x 2 epochs
             assert metric_summaries[judge["metric_uuid"]]["pass_percent"] == 100.0
+            # Computed once for this finish, then read back.
+            assert ModelEvaluationRun.objects.get(pk=run_uuid).result_summary == summary
             usage = summary["performance_metrics"]["token_usage"]
             assert usage["total_candidate_input_tokens"] == "80"  # 8 calls x 10 tokens
             assert detail["meta"] == {"page": 1, "pages": 1, "total": 4}
