@@ -91,28 +91,42 @@ def presets_for_user(user) -> QuerySet[ModelEvaluationPreset]:
     )
 
 
+def _latest(metric: Metric):
+    """The metric's latest version (preloaded by ``model_metrics_for_user``)."""
+    if not hasattr(metric, "_latest_version"):
+        metric._latest_version = metric.latest_version()
+    return metric._latest_version
+
+
 def is_judge(metric: Metric | None) -> bool:
-    version = metric.latest_version() if metric is not None else None
+    version = _latest(metric) if metric is not None else None
     return version is not None and version.implementation == JUDGE_IMPLEMENTATION
 
 
 def judge_model_name(metric: Metric | None) -> str:
     """The model an LLM-as-judge metric calls (its latest version's ``model``)."""
-    version = metric.latest_version() if metric is not None else None
+    version = _latest(metric) if metric is not None else None
     return str((version.params or {}).get("model") or "") if version is not None else ""
 
 
 def is_span_metric(metric: Metric) -> bool:
-    version = metric.latest_version()
+    version = _latest(metric)
     return version is not None and "span" in version.input_names()
 
 
 def model_metrics_for_user(user) -> list[Metric]:
     """The metrics a model evaluation can use: every live metric of the user's projects and
     the built-ins except span-level ones (a candidate model call has one span, no tools)."""
+    from metrics.models import MetricVersion
     from metrics.selectors import metrics_for_user
 
-    return [m for m in metrics_for_user(user) if not is_span_metric(m)]
+    metrics = list(metrics_for_user(user))
+    latest = {}
+    for version in MetricVersion.objects.filter(metric__in=metrics).order_by("metric_id", "number"):
+        latest[version.metric_id] = version
+    for metric in metrics:
+        metric._latest_version = latest.get(metric.id)
+    return [m for m in metrics if not is_span_metric(m)]
 
 
 # --- validating a create body -----------------------------------------------------------------
