@@ -33,8 +33,9 @@ HTTP_METHODS = ("POST", "PUT", "PATCH", "GET")
 EXTRA_PATHS = ("input_tokens_path", "output_tokens_path", "chunks_path", "spans_path")
 MAX_TEMPLATE_CHARS = 50_000
 
-# Every config key of each kind, in the order the edit form shows them.
 MAX_STOP_CHARS = 200
+
+# Every config key of each kind, in the order the edit form shows them.
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     WorkflowKind.HTTP: (
         "url",

@@ -521,3 +521,23 @@ def test_an_openai_chat_workflow_takes_a_stop_sequence_and_refuses_a_bad_one(pro
         with pytest.raises(ValidationError) as refused:
             create(bad, f"Bad {bad!r}"[:40])
         assert "stop" in refused.value.message_dict
+
+
+@pytest.mark.django_db
+def test_the_workflow_form_registers_a_candidate_model_with_a_stop_sequence(web, project):
+    form = {
+        "name": "UI model",
+        "description": "",
+        "inputs": "question: the question",
+        "outputs": "answer: the answer",
+        "base_url": "http://127.0.0.1:9/v1",
+        "model": "cand-ui",
+        "user_prompt": "{{question}}",
+        "stop": "###",
+    }
+    response = web.post(f"/projects/{project.id}/workflows/new/?kind=openai_chat", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    workflow = Workflow.objects.get(name="UI model")
+    assert workflow.latest_version().config["stop"] == "###"
+    edit = web.get(f"/projects/{project.id}/workflows/{workflow.pk}/edit/").content.decode()
+    assert 'value="###"' in edit  # the edit form keeps it
