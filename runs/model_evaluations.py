@@ -503,8 +503,7 @@ def model_run_delete(*, model_run: ModelEvaluationRun) -> None:
             "The run is still in progress: cancel it, then delete it once it has stopped.",
             code="run_active",
         )
-    services.run_delete(run=model_run.run)
-    ModelEvaluationRun.objects.filter(pk=model_run.pk).delete()
+    services.run_delete(run=model_run.run)  # removes this record too
 
 
 def preset_delete(*, preset: ModelEvaluationPreset) -> None:

@@ -664,7 +664,7 @@ class ModelEvaluationRun(models.Model):
     ``EvaluationRun`` with one entry; the engine runs it like any other.
 
     No database constraint on ``run``: ``runs.services.run_delete`` removes runs with bulk
-    SQL, and deleting a model evaluation run removes this row first."""
+    SQL, this row among them, whichever page or API deletes the run."""
 
     run = models.OneToOneField(
         EvaluationRun,

@@ -457,6 +457,12 @@ def test_another_projects_model_evaluations_are_not_found_and_viewers_cannot_wri
     assert model_run.run.name != "mine" and model_run.run.status == "pending"
     assert ModelEvaluationPreset.objects.filter(pk=preset_uuid).exists()
     assert ModelEvaluationRun.objects.count() == 1
+    # Deleting the run from anywhere else (the run page, /v1) removes its model record too.
+    from runs import services
+
+    model_run.run.refresh_from_db()
+    services.run_delete(run=model_run.run)
+    assert not ModelEvaluationRun.objects.exists()
 
 
 def test_pydo_uploads_a_model_evaluation_dataset_and_runs_a_model_on_it(api, project, owner):
