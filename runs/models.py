@@ -601,3 +601,99 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} ({self.source}) at {self.beaten_at:%H:%M:%S}"
+
+
+class ModelEvaluationPreset(models.Model):
+    """A saved model evaluation configuration (Gradient's model evaluation preset): only the
+    sections listed in ``saved_sections`` were saved; the others stay empty and must be given
+    inline by the runs that use it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="model_evaluation_presets"
+    )
+    name = models.CharField(max_length=200)
+    saved_sections = models.JSONField(default=list, blank=True)
+    candidate_workflow = models.ForeignKey(
+        "workflows.Workflow",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="CANDIDATE: the openai_chat workflow evaluated.",
+    )
+    candidate_model_source = models.CharField(max_length=40, blank=True, default="")
+    inference_config = models.JSONField(
+        default=dict, blank=True, help_text="CANDIDATE: temperature, max_tokens, stop_token."
+    )
+    system_prompt = models.TextField(blank=True, default="", help_text="SYSTEM_PROMPT.")
+    dataset = models.ForeignKey(
+        "datasets.Dataset", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    judge_metric = models.ForeignKey(
+        "metrics.Metric",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="JUDGE: the LLM-as-judge metric whose endpoint scores the responses.",
+    )
+    metrics = models.JSONField(default=list, blank=True, help_text="METRICS: metric ids.")
+    star_metric = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="model_preset_project")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelEvaluationRun(models.Model):
+    """What makes an evaluation run a *model* evaluation run (Gradient's
+    ``model_evaluation_runs``): the candidate model (an openai_chat workflow of the project),
+    its inference configuration, the judge and the preset. The run itself is an ordinary
+    ``EvaluationRun`` with one entry; the engine runs it like any other.
+
+    No database constraint on ``run``: ``runs.services.run_delete`` removes runs with bulk
+    SQL, this row among them, whichever page or API deletes the run."""
+
+    run = models.OneToOneField(
+        EvaluationRun,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="model_evaluation",
+        db_constraint=False,
+    )
+    candidate_workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    candidate_model_name = models.CharField(max_length=200, blank=True, default="")
+    candidate_model_source = models.CharField(max_length=40, blank=True, default="")
+    inference_config = models.JSONField(default=dict, blank=True)
+    judge_metric = models.ForeignKey(
+        "metrics.Metric", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    preset = models.ForeignKey(
+        ModelEvaluationPreset,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="runs",
+    )
+    source = models.CharField(max_length=20, blank=True, default="")
+    # Gradient's result_summary, computed once the run has finished (it reads every result)
+    # and kept for that finish: a rerun finishes again at another time and recomputes it.
+    result_summary = models.JSONField(null=True, blank=True)
+    summarized_finish = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"model evaluation {self.run_id}"

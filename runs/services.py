@@ -21,6 +21,7 @@ from runs.models import (
     EvaluationRun,
     MetricBinding,
     MetricResult,
+    ModelEvaluationRun,
     RunEntry,
     RunPhase,
     RunStatus,
@@ -231,7 +232,8 @@ def run_delete(*, run: EvaluationRun) -> None:
             f"(SELECT id FROM {sql.table(MetricBinding)} WHERE run_id = %s)",
             [run_param],
         )
-        for model in (MetricBinding, RunEntry):
+        # A model evaluation run's record (runs.model_evaluations) goes with it.
+        for model in (MetricBinding, RunEntry, ModelEvaluationRun):
             cursor.execute(
                 f"DELETE FROM {sql.table(model)} WHERE run_id = %s",  # noqa: S608
                 [run_param],

@@ -177,7 +177,13 @@ def test_case_update(*, test_case: EvaluationTestCase, user, **changes: Any) -> 
 
 
 def _star_for_run(test_case: EvaluationTestCase, metric) -> dict | None:
-    star = test_case.star_metric or {}
+    return star_for_run(test_case.star_metric, metric)
+
+
+def star_for_run(star: dict | None, metric) -> dict | None:
+    """A run's ``star_metric`` from Gradient's ``{metric_uuid, success_threshold,
+    success_threshold_pct}`` (a percentage of the metric's range)."""
+    star = star or {}
     if not star.get("metric_uuid") or metric is None:
         return None
     threshold = star.get("success_threshold")
@@ -187,6 +193,35 @@ def _star_for_run(test_case: EvaluationTestCase, metric) -> dict | None:
         high = metric.range_max if metric.range_max is not None else 1.0
         threshold = low + (high - low) * float(pct) / 100.0
     return {"metric_id": star["metric_uuid"], "threshold": threshold}
+
+
+def entry_config(workflow_version, metric_ids, metrics: dict, *, columns, trace) -> dict:
+    """One run config entry: ``workflow_version`` with its inputs read from the dataset
+    columns of the same name (or the question column), and each metric of ``metric_ids``
+    (``metrics``: id -> Metric) with its inputs mapped to columns and outputs by name."""
+    outputs = workflow_version.output_names()
+    metric_entries = []
+    for metric_id in metric_ids:
+        metric = metrics.get(str(metric_id))
+        latest = metric.latest_version() if metric else None
+        selector = (
+            suggest_selectors(latest.inputs, columns=columns, outputs=outputs, trace=trace)
+            if latest
+            else {}
+        )
+        metric_entries.append({"id": str(metric_id), "input_transformer": {"selector": selector}})
+    return {
+        "workflow": {
+            "id": str(workflow_version.workflow_id),
+            "version_id": str(workflow_version.id),
+            "input_transformer": {
+                "selector": suggest_selectors(
+                    workflow_version.inputs, columns=columns, for_workflow=True
+                )
+            },
+        },
+        "metrics": metric_entries,
+    }
 
 
 def test_case_run(
@@ -234,37 +269,15 @@ def test_case_run(
                 raise ValidationError(
                     {"agent_uuids": [f"Agent '{workflow.name}' has no version yet."]}
                 )
-            outputs = workflow_version.output_names()
-            metric_entries = []
-            for metric_id in test_case.metrics:
-                metric = metrics.get(str(metric_id))
-                latest = metric.latest_version() if metric else None
-                selector = (
-                    suggest_selectors(latest.inputs, columns=columns, outputs=outputs, trace=trace)
-                    if latest
-                    else {}
-                )
-                metric_entries.append(
-                    {"id": str(metric_id), "input_transformer": {"selector": selector}}
-                )
             star = _star_for_run(
                 test_case, metrics.get((test_case.star_metric or {}).get("metric_uuid"))
             )
             name = (run_name or "").strip() or f"{test_case.name} · {workflow.name}"
             key = f"{idempotency_key}:{workflow.id}" if idempotency_key else None
             config = [
-                {
-                    "workflow": {
-                        "id": str(workflow.id),
-                        "version_id": str(workflow_version.id),
-                        "input_transformer": {
-                            "selector": suggest_selectors(
-                                workflow_version.inputs, columns=columns, for_workflow=True
-                            )
-                        },
-                    },
-                    "metrics": metric_entries,
-                }
+                entry_config(
+                    workflow_version, test_case.metrics, metrics, columns=columns, trace=trace
+                )
             ]
             runs.append(
                 run_start(

@@ -33,6 +33,8 @@ HTTP_METHODS = ("POST", "PUT", "PATCH", "GET")
 EXTRA_PATHS = ("input_tokens_path", "output_tokens_path", "chunks_path", "spans_path")
 MAX_TEMPLATE_CHARS = 50_000
 
+MAX_STOP_CHARS = 200
+
 # Every config key of each kind, in the order the edit form shows them.
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     WorkflowKind.HTTP: (
@@ -56,6 +58,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
         "user_prompt",
         "temperature",
         "max_tokens",
+        "stop",
         "timeout_s",
         "max_retries",
         "max_concurrency",
@@ -275,6 +278,12 @@ def validate_version(*, kind: str, config, inputs, outputs, previous_config=None
         clean["max_tokens"] = _number(
             errors, config, "max_tokens", default=None, low=1, high=1e6, integer=True, optional=True
         )
+        stop = config.get("stop")
+        if stop not in (None, ""):  # only when set: older versions keep their content hash
+            if not isinstance(stop, str) or len(stop) > MAX_STOP_CHARS:
+                errors.add("stop", f"A stop sequence: text of at most {MAX_STOP_CHARS} characters.")
+            else:
+                clean["stop"] = stop
     else:
         path = config.get("callable")
         if not isinstance(path, str) or not path.strip():

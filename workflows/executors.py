@@ -311,6 +311,7 @@ class OpenAIChatExecutor(_HttpCaller):
         self.user_prompt = config.get("user_prompt") or ""
         self.temperature = config.get("temperature")
         self.max_tokens = config.get("max_tokens")
+        self.stop = config.get("stop") or None
         self.output_name = output_names[0] if output_names else "answer"
 
     async def _call(self, inputs, client, result) -> None:
@@ -323,6 +324,8 @@ class OpenAIChatExecutor(_HttpCaller):
             body["temperature"] = self.temperature
         if self.max_tokens:
             body["max_tokens"] = self.max_tokens
+        if self.stop:
+            body["stop"] = self.stop
         started_at = _now_iso()
         response = await self._request(client, method="POST", headers=self.headers, body=body)
         data = self._json(response, result)

@@ -90,6 +90,12 @@ class WorkflowForm(forms.Form):
     )
     temperature = forms.CharField(required=False)
     max_tokens = forms.CharField(required=False)
+    stop = forms.CharField(
+        label="Stop sequence",
+        required=False,
+        strip=False,
+        help_text="Optional: the model stops generating at this text.",
+    )
     # python
     callable = forms.ChoiceField(label="Callable", choices=())
     # common limits

@@ -5,9 +5,11 @@ from django.urls import path
 
 from runs.api import gradient as views
 from runs.api import gradient_datasets as datasets
+from runs.api import gradient_model_evals as model_evals
 
 run = "evaluation_runs/<str:evaluation_run_uuid>"
 case = "evaluation_test_cases/<str:test_case_uuid>"
+model_run = "model_evaluation_runs/<str:eval_run_uuid>"
 
 urlpatterns = [
     path(
@@ -63,5 +65,50 @@ urlpatterns = [
         "evaluation_test_cases/<str:evaluation_test_case_uuid>/evaluation_runs",
         views.TestCaseRunsApi.as_view(),
         name="gradient-test-case-runs",
+    ),
+    path(
+        "model_evaluation_metrics",
+        model_evals.ModelMetricListApi.as_view(),
+        name="gradient-model-evaluation-metrics",
+    ),
+    path(
+        "model_evaluation_presets",
+        model_evals.PresetListApi.as_view(),
+        name="gradient-model-evaluation-presets",
+    ),
+    path(
+        "model_evaluation_presets/<str:eval_preset_uuid>",
+        model_evals.PresetDetailApi.as_view(),
+        name="gradient-model-evaluation-preset",
+    ),
+    path(
+        "model_evaluation_runs",
+        model_evals.ModelRunListCreateApi.as_view(),
+        name="gradient-model-evaluation-runs",
+    ),
+    path(
+        "model_evaluation_runs/results/downloads/<str:token>",
+        model_evals.ResultsDownloadApi.as_view(),
+        name="gradient-model-evaluation-results-download",
+    ),
+    path(
+        model_run,
+        model_evals.ModelRunDetailApi.as_view(),
+        name="gradient-model-evaluation-run",
+    ),
+    path(
+        f"{model_run}/cancel",
+        model_evals.ModelRunCancelApi.as_view(),
+        name="gradient-model-evaluation-run-cancel",
+    ),
+    path(
+        f"{model_run}/results/download_url",
+        model_evals.ResultsDownloadUrlApi.as_view(),
+        name="gradient-model-evaluation-run-download-url",
+    ),
+    path(
+        "model_evaluation/datasets/file_upload_presigned_urls",
+        model_evals.ModelDatasetPresignApi.as_view(),
+        name="gradient-model-evaluation-dataset-presign",
     ),
 ]

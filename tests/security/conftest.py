@@ -8,6 +8,7 @@ from datasets.services import items_add, version_create_draft
 from metrics import services as metric_services
 from projects.services import api_key_create
 from runs import test_cases
+from runs.model_evaluations import model_run_create
 from tests.runs_ui.conftest import builtin, execute, release, start_dataset_run
 from tests.workflows.conftest import make_workflow  # noqa: F401  (shared fixture)
 from workflows import services as workflow_services
@@ -44,6 +45,26 @@ def world(project, owner):
         dataset=dataset,
         metrics=[str(builtin("exact_match").id)],
     )
+    candidate = workflow_services.workflow_create(
+        project=project,
+        user=owner,
+        name=f"Model {MARK}",
+        kind="openai_chat",
+        config={"base_url": "http://127.0.0.1:9/v1", "model": "m", "user_prompt": "{{input}}"},
+        inputs=[{"name": "input", "description": "", "required": True}],
+        outputs=[{"name": "answer", "description": ""}],
+    )
+    model_run = model_run_create(
+        user=owner,
+        data={
+            "name": f"Model run {MARK}",
+            "candidate_model_uuid": str(candidate.id),
+            "dataset_uuid": str(dataset.id),
+            "metric_uuids": [str(builtin("exact_match").id)],
+            "preset_save_sections": ["CANDIDATE", "DATASET", "METRICS"],
+            "preset_name": f"Preset {MARK}",
+        },
+    )
     key, _ = api_key_create(user=owner, name=f"key {MARK}")
     from webhooks.services import endpoint_create
 
@@ -75,4 +96,6 @@ def world(project, owner):
         "position": 0,
         "prompt_id": 1,
         "fmt": "csv",
+        "eval_run_uuid": model_run.run_id,
+        "eval_preset_uuid": model_run.preset_id,
     }

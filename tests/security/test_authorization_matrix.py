@@ -35,6 +35,9 @@ NOT_PROJECT_SCOPED = {
     "v2/gen-ai/evaluation_runs",
     "v2/gen-ai/evaluation_test_cases",
     "v2/gen-ai/evaluation_datasets",
+    "v2/gen-ai/model_evaluation_metrics",
+    "v2/gen-ai/model_evaluation_presets",
+    "v2/gen-ai/model_evaluation_runs",
     "api/schema/",
     "api/docs/",
 }

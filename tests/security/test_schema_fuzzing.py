@@ -36,6 +36,8 @@ def _config(world: dict, path: Path) -> Path:
             "evaluation_run_uuid": world["run_id"],
             "prompt_id": world["prompt_id"],
         },
+        r"^/v2/gen-ai/model_evaluation_runs/\{": {"eval_run_uuid": world["eval_run_uuid"]},
+        r"^/v2/gen-ai/model_evaluation_presets/": {"eval_preset_uuid": world["eval_preset_uuid"]},
         r"^/v2/gen-ai/evaluation_test_cases/": {
             "test_case_uuid": world["test_case_uuid"],
             "evaluation_test_case_uuid": world["test_case_uuid"],
