@@ -1,0 +1,248 @@
+"""Continuous evaluation: a monitor scores newly ingested traces into a rolling run per
+period and raises an alert (or a ``run.regressed`` webhook) when quality drops.
+
+Traces arrive through the real OTLP endpoint. The in-process tests work the engine directly
+(drainer and finish called in the test); the integration test runs the tick, the drainers
+and the alert in a real ``qcluster``, the first tick fired by the django-q2 schedule."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django_q.models import Schedule
+
+from datasets.models import Dataset
+from runs.engine import drainer
+from runs.models import EvaluationRun, MetricResult, RunStatus, RunTask
+from tests.runs.conftest import builtin
+from tests.traces import payloads as p
+from traces import monitors
+from traces.models import Monitor, MonitorAlert, MonitorRun, MonitorTrace, TraceItem
+
+URL = "/otlp/v1/traces"
+TOOL = "TRACE_SPAN_TYPE_TOOL"
+
+
+def trace(*, tool_ok: bool = True, question: str = "Where is order 7?"):
+    """An agent trace whose tool call succeeded or ended in error."""
+    tid, spans = p.agent_trace(question=question)
+    if not tool_ok:
+        spans[2]["status"] = {"code": 2, "message": "lookup timed out"}
+    return tid, spans
+
+
+@pytest.fixture
+def send(client, owner, project):
+    from projects.services import api_key_create
+
+    _, raw = api_key_create(user=owner, name="otel")
+
+    def post(spans, *, dataset="prod-traces"):
+        response = client.post(
+            URL,
+            data=p.body(spans, dataset=dataset),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {raw}",
+        )
+        assert response.status_code == 200, response.content
+        return response
+
+    return post
+
+
+def send_traces(send, *, good: int = 0, bad: int = 0) -> list[str]:
+    ids, spans = [], []
+    for index in range(good + bad):
+        tid, more = trace(tool_ok=index < good, question=f"question {uuid.uuid4().hex[:6]}")
+        ids.append(tid)
+        spans += more
+    send(spans)
+    return ids
+
+
+def monitor_data(dataset, **overrides) -> dict:
+    tool = builtin("span_tool_call_succeeded")
+    data = {
+        "name": "Checkout agent",
+        "dataset_id": str(dataset.id),
+        "metrics": [{"id": str(tool.id), "span_type": TOOL}],
+        "star_metric_id": str(tool.id),
+        "star_threshold": 0.8,
+        "interval_minutes": 5,
+        "period": "day",
+        "settle_seconds": 0,
+        "score_existing": True,
+    }
+    data.update(overrides)
+    return data
+
+
+def work(run_id) -> EvaluationRun:
+    """What the queued drainer does: score every pending row and finish the run."""
+    drainer.drain_run(run_id)
+    return EvaluationRun.objects.get(id=run_id)
+
+
+def tick(monitor, *, later: int = 0):
+    """A tick ``later`` seconds from now, the monitor's interval having passed."""
+    Monitor.objects.filter(pk=monitor.pk).update(next_tick_at=timezone.now())
+    now = timezone.now() + timedelta(seconds=later)
+    return monitors.monitor_tick(monitor_id=monitor.id, now=now)
+
+
+@pytest.mark.django_db
+def test_a_monitor_scores_new_traces_and_alerts_once_when_quality_drops(send, project, owner):
+    send_traces(send, good=3)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset))
+    assert Schedule.objects.filter(func="traces.tasks.monitors_tick").count() == 1
+
+    first = tick(monitor)
+    assert (first.new, first.rescored) == (3, 0)
+    run = work(first.run_id)
+    assert run.status == RunStatus.SUCCEEDED and run.pass_status is True
+    assert run.name.startswith("Checkout agent · ")
+    assert monitors.monitor_run_finished(run_id=run.id) is None
+    assert not MonitorAlert.objects.exists()
+
+    # Nothing new: the tick scores nothing and the run stays as it was.
+    again = tick(monitor, later=1)
+    assert (again.new, again.rescored) == (0, 0)
+    assert RunTask.objects.filter(run=run).count() == 3
+
+    send_traces(send, bad=2)
+    second = tick(monitor, later=2)
+    assert second.run_id == run.id  # the same period: the same rolling run
+    assert (second.new, second.rescored) == (2, 0)
+    run = work(run.id)
+    assert RunTask.objects.filter(run=run).count() == 5
+    assert MetricResult.objects.filter(run=run).count() == 5  # only the new rows were scored
+    assert run.pass_status is False
+    summary = run.summaries[str(run.star_binding_id)]
+    assert summary["mean"] == pytest.approx(0.6)
+
+    alert = monitors.monitor_run_finished(run_id=run.id)
+    assert alert is not None and alert.webhook_event_id is None  # no webhooks set up
+    assert "0.6" in alert.message and "0.8" in alert.message
+    # The same finish reported twice (a re-queued task) still makes one alert.
+    assert monitors.monitor_run_finished(run_id=run.id) == alert
+    assert MonitorAlert.objects.filter(monitor=monitor).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_trace_that_gains_spans_after_it_was_scored_is_scored_again(send, project, owner):
+    tid, spans = trace(tool_ok=True)
+    agent, retriever, tool, llm = spans
+    send([agent, retriever, tool])  # the LLM span comes later, in another request
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset))
+    run = work(tick(monitor).run_id)
+    [task] = RunTask.objects.filter(run=run)
+    assert len(task.item.data["trace"]["spans"]) == 3
+
+    send([llm, tool])  # one new span and one already stored
+    assert TraceItem.objects.get(trace_id=tid).span_count == 4
+    report = tick(monitor, later=1)
+    assert (report.new, report.rescored) == (0, 1)
+    run = work(run.id)
+    [task] = RunTask.objects.filter(run=run)  # still one row for the trace
+    assert len(task.item.data["trace"]["spans"]) == 4
+    assert MonitorTrace.objects.get(monitor=monitor, trace_id=tid).span_count == 4
+    assert (tick(monitor, later=2).new, tick(monitor, later=3).rescored) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_a_trace_still_receiving_spans_waits_for_the_settle_delay(send, project, owner):
+    send_traces(send, good=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(
+        project=project, user=owner, data=monitor_data(dataset, settle_seconds=120)
+    )
+    assert monitors.monitor_tick(monitor_id=monitor.id).new == 0  # spans may still come
+    assert tick(monitor, later=121).new == 1
+
+
+@pytest.mark.django_db
+def test_a_new_monitor_leaves_earlier_traces_alone_unless_asked(send, project, owner):
+    send_traces(send, good=2)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    data = monitor_data(dataset, score_existing=False)
+    monitor = monitors.monitor_save(project=project, user=owner, data=data)
+    assert tick(monitor).new == 0
+    send_traces(send, good=1)
+    assert tick(monitor, later=1).new == 1
+
+
+@pytest.mark.django_db
+def test_a_tick_that_fires_twice_does_the_work_once(send, project, owner):
+    send_traces(send, good=2)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset))
+    now = timezone.now()
+    assert len(monitors.monitors_tick(now=now)) == 1
+    assert monitors.monitors_tick(now=now) == []  # not due again until the interval passed
+    assert monitors.monitor_tick(monitor_id=monitor.id, now=now) is None
+    assert RunTask.objects.count() == 2
+    assert MonitorRun.objects.filter(monitor=monitor).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_new_period_starts_a_new_run(send, project, owner):
+    send_traces(send, good=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(
+        project=project, user=owner, data=monitor_data(dataset, period="hour")
+    )
+    first = tick(monitor)
+    send_traces(send, good=1)
+    second = tick(monitor, later=3600)
+    assert second.new == 1 and second.run_id != first.run_id
+    assert MonitorRun.objects.filter(monitor=monitor).count() == 2
+
+
+@pytest.mark.django_db
+def test_bad_monitor_configs_are_refused_field_by_field(send, project, owner, other_project):
+    send_traces(send, good=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    exact = builtin("exact_match")
+    cases = {
+        "name": {"name": "  "},
+        "interval_minutes": {"interval_minutes": 0},
+        "settle_seconds": {"settle_seconds": "soon"},
+        "period": {"period": "month"},
+        "star_threshold": {"star_threshold": "high"},
+        "metrics": {"metrics": []},
+    }
+    for field, change in cases.items():
+        with pytest.raises(ValidationError) as caught:
+            monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset, **change))
+        assert field in caught.value.message_dict, (field, caught.value.message_dict)
+    with pytest.raises(ValidationError) as caught:
+        bad = [{"id": str(exact.id), "input_transformer": {"selector": {"x": "$.dataset.nope"}}}]
+        monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset, metrics=bad))
+    assert "metrics" in caught.value.message_dict
+    # A span metric without the span type it scores.
+    tool = builtin("span_tool_call_succeeded")
+    with pytest.raises(ValidationError) as caught:
+        monitors.monitor_save(
+            project=project,
+            user=owner,
+            data=monitor_data(dataset, metrics=[{"id": str(tool.id)}]),
+        )
+    assert "span_type" in " ".join(caught.value.message_dict["metrics"])
+    # Another project's dataset is unknown here.
+    foreign = Dataset.objects.create(project=other_project, name="theirs")
+    with pytest.raises(ValidationError) as caught:
+        monitors.monitor_save(project=project, user=owner, data=monitor_data(foreign))
+    assert caught.value.message_dict["dataset"] == ["Unknown dataset."]
+    # A dataset without ingested traces cannot be monitored.
+    plain = Dataset.objects.create(project=project, name="hand-made")
+    with pytest.raises(ValidationError) as caught:
+        monitors.monitor_save(project=project, user=owner, data=monitor_data(plain))
+    assert "no ingested traces" in caught.value.message_dict["dataset"][0]
+    assert not Monitor.objects.exists()
+    assert not Schedule.objects.filter(func="traces.tasks.monitors_tick").exists()
