@@ -246,3 +246,83 @@ def test_bad_monitor_configs_are_refused_field_by_field(send, project, owner, ot
     assert "no ingested traces" in caught.value.message_dict["dataset"][0]
     assert not Monitor.objects.exists()
     assert not Schedule.objects.filter(func="traces.tasks.monitors_tick").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_through_a_qcluster_the_schedule_scores_and_a_drop_fires_run_regressed_once(
+    send, project, owner
+):
+    from django_q.tasks import async_task
+
+    from tests.support.processes import qcluster, wait_until
+    from tests.workflows.fake_servers import FakeServer, Reply
+    from webhooks import services as webhook_services
+    from webhooks.models import WebhookDelivery
+
+    send_traces(send, good=3)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    with FakeServer(Reply.sequence([Reply(200)])) as receiver:
+        webhook_services.endpoint_create(
+            project=project,
+            user=owner,
+            url=receiver.url,
+            events=["run.finished", "run.regressed"],
+        )
+        monitor = monitors.monitor_save(
+            project=project, user=owner, data=monitor_data(dataset, interval_minutes=1)
+        )
+        with qcluster(log_name="qcluster-monitors") as cluster:
+
+            def run_with(tasks: int, *, pass_status):
+                def done():
+                    link = MonitorRun.objects.filter(monitor=monitor).first()
+                    run = link and EvaluationRun.objects.filter(id=link.run_id).first()
+                    return bool(
+                        run
+                        and run.status == RunStatus.SUCCEEDED
+                        and run.total_tasks == tasks
+                        and run.pass_status is pass_status
+                    )
+
+                wait_until(
+                    done, timeout=120, interval=0.5, message=f"the run\n{cluster.log()[-3000:]}"
+                )
+                return EvaluationRun.objects.get(id=MonitorRun.objects.get(monitor=monitor).run_id)
+
+            def next_tick():
+                before = Monitor.objects.get(pk=monitor.pk).last_tick_at
+                Monitor.objects.filter(pk=monitor.pk).update(next_tick_at=timezone.now())
+                async_task("traces.tasks.monitors_tick")
+                wait_until(
+                    lambda: Monitor.objects.get(pk=monitor.pk).last_tick_at != before,
+                    timeout=60,
+                    interval=0.2,
+                    message=f"a tick\n{cluster.log()[-3000:]}",
+                )
+
+            # The first tick comes from the django-q2 schedule the monitor's save created.
+            run = run_with(3, pass_status=True)
+            send_traces(send, bad=2)
+            next_tick()
+            run = run_with(5, pass_status=False)
+            wait_until(
+                lambda: WebhookDelivery.objects.filter(status="succeeded").exists(),
+                timeout=60,
+                interval=0.5,
+                message=f"the delivered alert\n{cluster.log()[-3000:]}",
+            )
+            next_tick()  # nothing new: no new rows, no second alert
+        run.refresh_from_db()
+        assert run.total_tasks == 5 and run.status == RunStatus.SUCCEEDED
+        assert MetricResult.objects.filter(run=run).count() == 5
+        [alert] = MonitorAlert.objects.filter(monitor=monitor)
+        [delivery] = WebhookDelivery.objects.all()  # no run.finished for a monitor's run
+        assert delivery.event == "run.regressed" and delivery.event_id == alert.webhook_event_id
+        [request] = receiver.requests
+        body = request.json
+        assert body["type"] == "run.regressed"
+        assert body["data"]["run"]["id"] == str(run.id)
+        assert body["data"]["monitor"]["name"] == "Checkout agent"
+        assert body["data"]["comparison"]["mean"] == pytest.approx(0.6)
+        assert body["data"]["comparison"]["threshold"] == 0.8
