@@ -14,6 +14,7 @@ project_areas = [
     path("", project_views.project_detail, name="project_detail"),
     path("evaluations/", include("runs.urls")),
     path("datasets/", include("datasets.urls")),
+    path("monitors/", include("traces.monitor_urls")),
     path("workflows/", include("workflows.urls")),
     path("metrics/", include("metrics.urls")),
     path("settings/webhooks/", include("webhooks.urls")),

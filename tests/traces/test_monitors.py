@@ -7,6 +7,7 @@ and the alert in a real ``qcluster``, the first tick fired by the django-q2 sche
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -326,3 +327,113 @@ def test_through_a_qcluster_the_schedule_scores_and_a_drop_fires_run_regressed_o
         assert body["data"]["monitor"]["name"] == "Checkout agent"
         assert body["data"]["comparison"]["mean"] == pytest.approx(0.6)
         assert body["data"]["comparison"]["threshold"] == 0.8
+
+
+# --- the Monitors pages --------------------------------------------------------------------
+
+
+def form_post(dataset, **overrides) -> dict:
+    tool = builtin("span_tool_call_succeeded")
+    data = {
+        "name": "Checkout agent",
+        "dataset": str(dataset.id),
+        "metrics": [str(tool.id)],
+        "span_type": "",
+        "bindings": "",
+        "star_metric_id": str(tool.id),
+        "star_threshold": "0.8",
+        "interval_minutes": "10",
+        "period": "hour",
+        "settle_seconds": "30",
+        "is_active": "on",
+        "score_existing": "on",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.mark.django_db
+def test_an_editor_creates_a_monitor_from_the_form_and_sees_its_runs_and_alerts(
+    send, project, editor
+):
+    from tests.conftest import _web_client_for
+
+    send_traces(send, bad=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    web = _web_client_for(editor)
+    base = f"/projects/{project.id}/monitors/"
+    page = web.get(base + "new/")
+    assert page.status_code == 200 and b"prod-traces" in page.content
+    response = web.post(base + "new/", form_post(dataset))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    monitor = Monitor.objects.get(project=project)
+    assert response["Location"] == f"{base}{monitor.id}/"
+    tool = builtin("span_tool_call_succeeded")
+    # The picked span metric targets its own span type (tool spans).
+    assert monitor.metrics == [{"id": str(tool.id), "span_type": TOOL}]
+    assert (monitor.interval_minutes, monitor.period, monitor.settle_seconds) == (10, "hour", 30)
+    assert monitor.star_threshold == 0.8 and monitor.created_by == editor
+
+    run = work(tick(monitor, later=60).run_id)
+    assert run.pass_status is False
+    monitors.monitor_run_finished(run_id=run.id)
+    detail = web.get(f"{base}{monitor.id}/").content.decode()
+    assert run.name in detail and "below threshold" in detail
+    assert "alert only" in detail  # no webhook endpoint wants run.regressed
+    listing = web.get(base).content.decode()
+    assert "Checkout agent" in listing and "prod-traces" in listing
+
+    edit = web.post(
+        f"{base}{monitor.id}/edit/",
+        form_post(dataset, star_threshold="0.5", bindings=json.dumps(monitor.metrics)),
+    )
+    assert edit.status_code == 302
+    monitor.refresh_from_db()
+    assert monitor.star_threshold == 0.5
+
+
+@pytest.mark.django_db
+def test_bad_form_input_shows_field_errors_and_saves_nothing(send, project, editor):
+    from tests.conftest import _web_client_for
+
+    send_traces(send, good=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    web = _web_client_for(editor)
+    url = f"/projects/{project.id}/monitors/new/"
+    for change, message in (
+        ({"name": ""}, "Give the monitor a name."),
+        ({"interval_minutes": "0"}, "A whole number of minutes"),
+        ({"star_threshold": "high"}, "The threshold must be a number."),
+        ({"metrics": []}, "Add at least one metric."),
+        ({"bindings": "[{"}, "Not valid JSON."),
+        ({"bindings": '[{"id": "nope"}]'}, "Unknown metric."),
+    ):
+        response = web.post(url, form_post(dataset, **change))
+        assert response.status_code == 400, change
+        assert message in response.content.decode(), (change, message)
+    assert not Monitor.objects.exists()
+
+
+@pytest.mark.django_db
+def test_viewers_read_monitors_but_cannot_write_and_outsiders_see_nothing(
+    send, project, owner, viewer, outsider, other_project
+):
+    from tests.conftest import _web_client_for
+
+    send_traces(send, good=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset))
+    base = f"/projects/{project.id}/monitors/"
+    reader = _web_client_for(viewer)
+    assert reader.get(base).status_code == 200
+    page = reader.get(f"{base}{monitor.id}/")
+    assert page.status_code == 200 and b"Edit" not in page.content
+    assert reader.post(base + "new/", form_post(dataset, name="Mine")).status_code == 403
+    assert reader.post(f"{base}{monitor.id}/delete/").status_code == 403
+    stranger = _web_client_for(outsider)
+    assert stranger.get(f"{base}{monitor.id}/").status_code == 404
+    # Another project's admin cannot point their monitor at this project's dataset.
+    theirs = f"/projects/{other_project.id}/monitors/new/"
+    response = stranger.post(theirs, form_post(dataset, name="Stolen"))
+    assert response.status_code == 400
+    assert list(Monitor.objects.values_list("name", flat=True)) == ["Checkout agent"]
