@@ -437,3 +437,21 @@ def test_viewers_read_monitors_but_cannot_write_and_outsiders_see_nothing(
     response = stranger.post(theirs, form_post(dataset, name="Stolen"))
     assert response.status_code == 400
     assert list(Monitor.objects.values_list("name", flat=True)) == ["Checkout agent"]
+
+
+@pytest.mark.django_db
+def test_draft_rows_a_monitor_scored_cannot_be_deleted_from_under_its_run(send, project, owner):
+    from datasets import services as dataset_services
+    from evalsite.errors import ConflictError
+
+    send_traces(send, good=2)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset))
+    run = work(tick(monitor).run_id)
+    draft = dataset.versions.get()
+    scored = RunTask.objects.filter(run=run).first().item
+    with pytest.raises(ConflictError, match="scored by evaluation runs"):
+        dataset_services.items_delete(version=draft, item_ids=[scored.id])
+    with pytest.raises(ConflictError, match="evaluation runs use it"):
+        dataset_services.version_delete(version=draft)
+    assert draft.items.count() == 2
