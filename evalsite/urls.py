@@ -26,6 +26,7 @@ api_v1 = [
     path("", include("workflows.api.urls")),
     path("", include("metrics.api.urls")),
     path("", include("runs.api.urls")),
+    path("", include("traces.api_urls")),
 ]
 
 urlpatterns = [

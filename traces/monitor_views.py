@@ -122,6 +122,7 @@ def _form_page(request, project, monitor=None) -> HttpResponse:
                     )
                 except ValidationError as exc:
                     for field, errors in exc.message_dict.items():
+                        field = "dataset" if field == "dataset_id" else field
                         target = field if field in form.fields else None
                         if field == "metrics" and form.cleaned_data.get("bindings"):
                             target = "bindings"

@@ -131,7 +131,7 @@ def _plan(*, project, name: str, dataset: Dataset, metrics, star_metric_id, thre
             elif path.startswith("star_metric"):
                 field = "star_threshold" if path.endswith("threshold") else "star_metric_id"
             elif path == "dataset_version_id":
-                field = "dataset"
+                field = "dataset_id"
             else:
                 field = path
             errors.setdefault(field, []).extend(messages)
@@ -157,9 +157,9 @@ def _check(*, project, monitor, data: dict) -> dict:
     if dataset_id:
         dataset = Dataset.objects.filter(project=project, pk=dataset_id).first()
     if dataset is None:
-        errors["dataset"] = ["Unknown dataset."]
+        errors["dataset_id"] = ["Unknown dataset."]
     elif not TraceItem.objects.filter(version__dataset=dataset).exists():
-        errors["dataset"] = [
+        errors["dataset_id"] = [
             f"Dataset {dataset.name} holds no ingested traces: pick the dataset your "
             "OpenTelemetry exporter sends to (see Send traces)."
         ]
@@ -191,7 +191,7 @@ def _check(*, project, monitor, data: dict) -> dict:
         elif not star_metric_id:
             errors["star_threshold"] = ["Pick the star metric the threshold applies to."]
     plan = None
-    if dataset is not None and "dataset" not in errors and "metrics" not in errors:
+    if dataset is not None and "dataset_id" not in errors and "metrics" not in errors:
         try:
             plan = _plan(
                 project=project,

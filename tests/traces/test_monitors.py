@@ -239,12 +239,12 @@ def test_bad_monitor_configs_are_refused_field_by_field(send, project, owner, ot
     foreign = Dataset.objects.create(project=other_project, name="theirs")
     with pytest.raises(ValidationError) as caught:
         monitors.monitor_save(project=project, user=owner, data=monitor_data(foreign))
-    assert caught.value.message_dict["dataset"] == ["Unknown dataset."]
+    assert caught.value.message_dict["dataset_id"] == ["Unknown dataset."]
     # A dataset without ingested traces cannot be monitored.
     plain = Dataset.objects.create(project=project, name="hand-made")
     with pytest.raises(ValidationError) as caught:
         monitors.monitor_save(project=project, user=owner, data=monitor_data(plain))
-    assert "no ingested traces" in caught.value.message_dict["dataset"][0]
+    assert "no ingested traces" in caught.value.message_dict["dataset_id"][0]
     assert not Monitor.objects.exists()
     assert not Schedule.objects.filter(func="traces.tasks.monitors_tick").exists()
 
@@ -455,3 +455,56 @@ def test_draft_rows_a_monitor_scored_cannot_be_deleted_from_under_its_run(send, 
     with pytest.raises(ConflictError, match="evaluation runs use it"):
         dataset_services.version_delete(version=draft)
     assert draft.items.count() == 2
+
+
+# --- /v1/monitors ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_api_creates_reads_changes_and_deletes_monitors(
+    send, project, api, viewer_api, outsider_api
+):
+    send_traces(send, good=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    body = {**monitor_data(dataset), "project_id": str(project.id)}
+    created = api.post("/v1/monitors", body, format="json")
+    assert created.status_code == 201, created.content
+    monitor_id = created.json()["id"]
+    assert created.json()["star_threshold"] == 0.8 and created.json()["runs"] == []
+    listed = api.get(f"/v1/monitors?project_id={project.id}").json()["data"]
+    assert [m["id"] for m in listed] == [monitor_id]
+
+    changed = api.patch(f"/v1/monitors/{monitor_id}", {"star_threshold": 0.5}, format="json")
+    assert changed.status_code == 200 and changed.json()["star_threshold"] == 0.5
+    assert changed.json()["name"] == "Checkout agent"  # PATCH keeps what it does not name
+
+    bad = api.patch(f"/v1/monitors/{monitor_id}", {"interval_minutes": -3}, format="json")
+    assert bad.status_code == 400
+    assert "interval_minutes" in json.dumps(bad.json())
+    assert Monitor.objects.get(pk=monitor_id).interval_minutes == 5  # nothing changed
+
+    assert viewer_api.get(f"/v1/monitors/{monitor_id}").status_code == 200
+    assert viewer_api.delete(f"/v1/monitors/{monitor_id}").status_code == 403
+    assert outsider_api.get(f"/v1/monitors/{monitor_id}").status_code == 404
+    assert api.delete(f"/v1/monitors/{monitor_id}").status_code == 204
+    assert not Monitor.objects.exists()
+    assert not Schedule.objects.filter(func="traces.tasks.monitors_tick").exists()
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_another_projects_dataset_and_bad_bindings(
+    send, project, api, outsider_api, other_project
+):
+    send_traces(send, good=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    theirs = {**monitor_data(dataset), "project_id": str(other_project.id)}
+    refused = outsider_api.post("/v1/monitors", theirs, format="json")
+    assert refused.status_code == 400
+    assert "Unknown dataset." in json.dumps(refused.json())
+    body = {
+        **monitor_data(dataset, metrics=[{"id": str(uuid.uuid4())}]),
+        "project_id": str(project.id),
+    }
+    bad = api.post("/v1/monitors", body, format="json")
+    assert bad.status_code == 400 and "Unknown metric." in json.dumps(bad.json())
+    assert not Monitor.objects.exists()
