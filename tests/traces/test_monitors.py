@@ -508,3 +508,27 @@ def test_the_api_refuses_another_projects_dataset_and_bad_bindings(
     bad = api.post("/v1/monitors", body, format="json")
     assert bad.status_code == 400 and "Unknown metric." in json.dumps(bad.json())
     assert not Monitor.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_that_dies_mid_way_leaves_nothing_and_the_next_one_does_it_all(
+    send, project, owner, monkeypatch
+):
+    send_traces(send, good=2)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset))
+    real = monitors.append_items
+
+    def dies_after_appending(run_id, **kwargs):
+        real(run_id, **kwargs)
+        raise RuntimeError("the worker was killed")
+
+    monkeypatch.setattr(monitors, "append_items", dies_after_appending)
+    assert monitors.monitors_tick() == []  # logged, not raised
+    assert not RunTask.objects.exists() and not MonitorTrace.objects.exists()
+    assert not MonitorRun.objects.exists()
+    monitor.refresh_from_db()
+    assert monitor.is_due(timezone.now())
+    monkeypatch.setattr(monitors, "append_items", real)
+    [report] = monitors.monitors_tick()
+    assert report.new == 2 and RunTask.objects.count() == 2
