@@ -24,8 +24,8 @@ def test_create_a_monitor_from_the_form(ui):
         page.wait_for_selector("#monitor-form")
         page.fill("#id_name", "Production tool calls")
         page.select_option("#id_dataset", label="Production traces (OpenTelemetry)")
-        page.get_by_label("Tool call succeeded (per tool span)").first.check()
-        page.select_option("#id_star_metric_id", label="Tool call succeeded (per tool span)")
+        page.get_by_label("Tool call succeeded", exact=True).check()
+        page.select_option("#id_star_metric_id", label="Tool call succeeded")
         page.fill("#id_star_threshold", "0.9")
         page.fill("#id_interval_minutes", "0")
         ui.allowed_statuses.add(400)  # the refused form answers 400
