@@ -532,3 +532,41 @@ def test_a_tick_that_dies_mid_way_leaves_nothing_and_the_next_one_does_it_all(
     monkeypatch.setattr(monitors, "append_items", real)
     [report] = monitors.monitors_tick()
     assert report.new == 2 and RunTask.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_operators_see_monitors_and_alerts_in_the_admin(send, project, owner, client):
+    from django.contrib.auth import get_user_model
+
+    send_traces(send, bad=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset))
+    run = work(tick(monitor).run_id)
+    alert = monitors.monitor_run_finished(run_id=run.id)
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    for url in (
+        "/admin/traces/monitor/",
+        f"/admin/traces/monitor/{monitor.id}/change/",
+        "/admin/traces/monitoralert/",
+        f"/admin/traces/monitoralert/{alert.id}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "Checkout agent" in response.content.decode(), url
+    # Pausing it in the admin removes the schedule (no active monitor is left).
+    form = client.get(f"/admin/traces/monitor/{monitor.id}/change/")
+    assert form.status_code == 200
+    inline = {
+        "alerts-TOTAL_FORMS": "1",
+        "alerts-INITIAL_FORMS": "1",
+        "alerts-MIN_NUM_FORMS": "0",
+        "alerts-MAX_NUM_FORMS": "1000",
+        "alerts-0-id": str(alert.id),
+        "alerts-0-monitor": str(monitor.id),
+    }
+    response = client.post(f"/admin/traces/monitor/{monitor.id}/change/", inline)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    monitor.refresh_from_db()
+    assert monitor.is_active is False
+    assert not Schedule.objects.filter(func="traces.tasks.monitors_tick").exists()
