@@ -125,14 +125,24 @@ class Monitor(models.Model):
     def is_due(self, now) -> bool:
         return self.is_active and (self.next_tick_at is None or self.next_tick_at <= now)
 
+    def config_key(self) -> str:
+        """What a period's run freezes: changing it starts a new run for the period."""
+        import hashlib
+        import json
+
+        frozen = [self.metrics, str(self.star_metric_id or ""), self.star_threshold]
+        return hashlib.sha256(json.dumps(frozen, sort_keys=True).encode()).hexdigest()
+
 
 class MonitorRun(models.Model):
-    """The rolling run of one period. ``run_id`` is not a foreign key: runs are deleted
-    with raw SQL (runs.services.run_delete); a deleted run's period starts a new one."""
+    """The rolling run of one period (and one configuration: ``Monitor.config_key``).
+    ``run_id`` is not a foreign key: runs are deleted with raw SQL
+    (runs.services.run_delete); a deleted run's period starts a new one."""
 
     id = models.BigAutoField(primary_key=True)
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="runs")
     period_start = models.DateTimeField()
+    config_key = models.CharField(max_length=64, default="")
     run_id = models.UUIDField(unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -140,7 +150,8 @@ class MonitorRun(models.Model):
         ordering = ["monitor", "-period_start"]
         constraints = [
             models.UniqueConstraint(
-                fields=["monitor", "period_start"], name="monitor_run_one_per_period"
+                fields=["monitor", "period_start", "config_key"],
+                name="monitor_run_one_per_period",
             )
         ]
 

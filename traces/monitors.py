@@ -16,7 +16,8 @@ span-level ones included), an optional star metric with a threshold, how often i
   arrive after it was scored, it is due again: in the current period's run its task is
   scored again from the row as it now is (or it gets a task there, if it was scored in an
   earlier period, whose result stays as it was).
-- **Rolling runs:** the new rows are appended to the period's dataset-only run through
+- **Rolling runs:** the new rows are appended to the period's dataset-only run (one per
+  period and configuration: changing the metrics or the threshold starts another) through
   ``runs.engine.planning.append_items``; the engine scores them (and reopens and finishes
   the run, recomputing its summaries and pass status).
 - **Alerts:** when a period's run finishes with its star metric below the threshold (the
@@ -374,7 +375,8 @@ def _period_run(monitor: Monitor, now: datetime, plan) -> EvaluationRun:
     from runs.services import run_plan_save
 
     start = period_start(monitor.period, now)
-    link = MonitorRun.objects.filter(monitor=monitor, period_start=start).first()
+    key = monitor.config_key()
+    link = MonitorRun.objects.filter(monitor=monitor, period_start=start, config_key=key).first()
     if link is not None:
         run = EvaluationRun.objects.filter(id=link.run_id).first()
         if run is not None:
@@ -395,7 +397,7 @@ def _period_run(monitor: Monitor, now: datetime, plan) -> EvaluationRun:
         **run_options(monitor.project, None),
     )
     run_plan_save(run=run, plan=plan)
-    MonitorRun.objects.create(monitor=monitor, period_start=start, run_id=run.id)
+    MonitorRun.objects.create(monitor=monitor, period_start=start, config_key=key, run_id=run.id)
     return run
 
 

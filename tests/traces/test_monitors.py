@@ -570,3 +570,24 @@ def test_operators_see_monitors_and_alerts_in_the_admin(send, project, owner, cl
     monitor.refresh_from_db()
     assert monitor.is_active is False
     assert not Schedule.objects.filter(func="traces.tasks.monitors_tick").exists()
+
+
+@pytest.mark.django_db
+def test_changing_the_metrics_or_threshold_starts_a_new_run_for_the_period(send, project, owner):
+    send_traces(send, good=1)
+    dataset = Dataset.objects.get(project=project, name="prod-traces")
+    monitor = monitors.monitor_save(project=project, user=owner, data=monitor_data(dataset))
+    first = tick(monitor)
+    same = monitors.monitor_save(
+        project=project, user=owner, data=monitor_data(dataset, interval_minutes=9), monitor=monitor
+    )
+    send_traces(send, good=1)
+    assert tick(same, later=1).run_id == first.run_id  # the schedule is not the config
+    monitors.monitor_save(
+        project=project, user=owner, data=monitor_data(dataset, star_threshold=0.5), monitor=monitor
+    )
+    send_traces(send, good=1)
+    third = tick(monitor, later=2)
+    assert third.new == 1 and third.run_id != first.run_id
+    assert EvaluationRun.objects.get(id=third.run_id).star_threshold == 0.5
+    assert MonitorRun.objects.filter(monitor=monitor).count() == 2
