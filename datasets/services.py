@@ -144,9 +144,42 @@ def version_create_draft(
     return draft
 
 
+def _rows_in_runs(items) -> int:
+    """How many of ``items`` evaluation runs have scored (a monitor scores draft rows)."""
+    related = getattr(DatasetItem, "run_tasks", None)
+    if related is None:
+        return 0
+    model = related.rel.related_model
+    return (
+        model._base_manager.filter(**{f"{related.rel.field.name}__in": items})
+        .values(related.rel.field.name)
+        .distinct()
+        .count()
+    )
+
+
+def _refuse_if_scored(items, what: str) -> None:
+    scored = _rows_in_runs(items)
+    if scored:
+        raise ConflictError(
+            f"{what}: {scored} of its rows were scored by evaluation runs (a monitor scores "
+            "ingested traces as they arrive). Delete those runs first.",
+            code="rows_in_use",
+        )
+
+
 @transaction.atomic
 def version_delete(*, version: DatasetVersion) -> None:
     version = _locked_draft(version)
+    if _runs_using(DatasetVersion.objects.filter(pk=version.pk)):
+        raise ConflictError(
+            f"Version {version.number} of {version.dataset.name} cannot be deleted: evaluation "
+            "runs use it. Delete those runs first.",
+            code="version_in_use",
+        )
+    _refuse_if_scored(
+        DatasetItem.objects.filter(version=version), f"Version {version.number} cannot be deleted"
+    )
     bulk.delete_items([version.pk])
     version.delete()
     _touch(version.dataset)
@@ -288,6 +321,7 @@ def items_delete(*, version: DatasetVersion, item_ids: list) -> int:
         raise ValidationError({"item_ids": ["Those are not row ids."]}) from exc
     if found_count != len(ids):
         raise ValidationError({"item_ids": ["Some of those rows are not in this version."]})
+    _refuse_if_scored(found, "These rows cannot be deleted")
     deleted, _ = found.delete()
     version.row_count = max(0, version.row_count - found_count)
     version.save(update_fields=["row_count"])

@@ -14,6 +14,7 @@ project_areas = [
     path("", project_views.project_detail, name="project_detail"),
     path("evaluations/", include("runs.urls")),
     path("datasets/", include("datasets.urls")),
+    path("monitors/", include("traces.monitor_urls")),
     path("workflows/", include("workflows.urls")),
     path("metrics/", include("metrics.urls")),
     path("settings/webhooks/", include("webhooks.urls")),
@@ -25,6 +26,7 @@ api_v1 = [
     path("", include("workflows.api.urls")),
     path("", include("metrics.api.urls")),
     path("", include("runs.api.urls")),
+    path("", include("traces.api_urls")),
 ]
 
 urlpatterns = [

@@ -23,7 +23,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from datasets.models import DatasetVersion
+from datasets.models import TRACE_FIELDS, DatasetVersion
 from metrics.models import Metric, MetricVersion
 from runs.models import RunMode
 from workflows.models import Workflow, WorkflowVersion
@@ -312,7 +312,9 @@ def _check_dataset_or_trace(
     return None
 
 
-def _resolve_dataset_version(project, raw_id, errors: _Errors) -> DatasetVersion | None:
+def _resolve_dataset_version(
+    project, raw_id, errors: _Errors, *, draft_ok: bool = False
+) -> DatasetVersion | None:
     version_id = _as_uuid(raw_id)
     version = None
     if version_id is not None:
@@ -324,6 +326,11 @@ def _resolve_dataset_version(project, raw_id, errors: _Errors) -> DatasetVersion
     if version is None:
         errors.add("dataset_version_id", "Unknown dataset version.")
         return None
+    if draft_ok:
+        if version.is_draft:
+            # A draft's columns are kept up to date; trace shape is only frozen at release.
+            version.is_trace_shaped = all(n in version.column_names() for n in TRACE_FIELDS)
+        return version
     if not version.is_released:
         errors.add(
             "dataset_version_id",
@@ -611,16 +618,25 @@ def _check_star(plan: RunPlan, star_metric: Any, errors: _Errors) -> None:
 
 
 def validate_run_config(
-    *, project, name: Any, dataset_version_id: Any, config: Any, star_metric: Any = None
+    *,
+    project,
+    name: Any,
+    dataset_version_id: Any,
+    config: Any,
+    star_metric: Any = None,
+    draft_ok: bool = False,
 ) -> RunPlan:
     """Resolve and check everything a run needs; raises one ValidationError listing all
-    problems. Reads only."""
+    problems. Reads only.
+
+    ``draft_ok``: the version may be a draft (or empty): monitors (``traces.monitors``) score
+    rows ingested into a draft as they arrive, never the whole version."""
     errors = _Errors()
     if not isinstance(name, str) or not name.strip():
         errors.add("name", "Give the run a name.")
     elif len(name.strip()) > 200:
         errors.add("name", "The name is too long (200 characters at most).")
-    version = _resolve_dataset_version(project, dataset_version_id, errors)
+    version = _resolve_dataset_version(project, dataset_version_id, errors, draft_ok=draft_ok)
     if not isinstance(config, list) or not config:
         errors.add("config", "Add at least one entry: a workflow and/or the metrics to compute.")
         errors.raise_if_any()

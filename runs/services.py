@@ -117,6 +117,15 @@ def run_start(
         existing = EvaluationRun.objects.get(project=project, idempotency_key=idempotency_key)
         return _same_request(existing, idempotency_fingerprint)
 
+    run_plan_save(run=run, plan=plan)
+    run_id = run.id
+    transaction.on_commit(lambda: enqueue_plan(run_id))
+    return run
+
+
+def run_plan_save(*, run: EvaluationRun, plan) -> None:
+    """The entries and metric bindings of a validated ``RunPlan`` (runs.mapping), and the
+    star binding. Used by ``run_start`` and by monitors (traces.monitors), whose runs grow."""
     star_binding = None
     position = 0
     for entry_index, planned_entry in enumerate(plan.entries):
@@ -141,9 +150,6 @@ def run_start(
     if star_binding is not None:
         run.star_binding = star_binding
         run.save(update_fields=["star_binding"])
-    run_id = run.id
-    transaction.on_commit(lambda: enqueue_plan(run_id))
-    return run
 
 
 @sql.retry_on_deadlock  # drainers hold row locks: see runs.engine.sql

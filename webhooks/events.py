@@ -4,7 +4,10 @@
 - ``run.failed``: the run failed;
 - ``run.regressed``: besides ``run.finished``, when the run belongs to a test case and its
   star metric is significantly worse (the comparison's verdict, ``runs.compare``) than the
-  previous passing run of the same test case with the same agent on the same dataset version.
+  previous passing run of the same test case with the same agent on the same dataset version;
+  for a monitor's rolling run (``traces.monitors``), when its star metric falls below the
+  monitor's threshold: once per run, and instead of ``run.finished`` (which such a run,
+  reopened on every tick that brings traces, would otherwise send each time).
 """
 
 from __future__ import annotations
@@ -118,6 +121,10 @@ def run_events_emit(*, run_id) -> int:
         or not WebhookEndpoint.objects.filter(project_id=run.project_id, is_active=True).exists()
     ):
         return 0
+    from traces.monitors import monitor_for_run
+
+    if monitor_for_run(run.id) is not None:
+        return 0  # a monitor's run: traces.monitors.monitor_run_finished speaks for it
     if run.status == RunStatus.FAILED:
         events = [(Event.RUN_FAILED, run_data(run))]
     elif run.status in (*COMPLETED, RunStatus.CANCELED):
@@ -139,3 +146,40 @@ def run_events_emit(*, run_id) -> int:
             project_id=run.project_id, event=event, event_id=event_id, data=data, run_id=run.id
         )
     return len(events)
+
+
+def monitor_regression_emit(*, run: EvaluationRun, monitor, alert) -> uuid.UUID | None:
+    """``run.regressed`` for a monitor's period run whose star metric fell below the
+    monitor's threshold; the event id (one per alert), or None when no active endpoint of
+    the project wants the event."""
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(project_id=run.project_id, is_active=True)
+        if endpoint.wants(Event.RUN_REGRESSED)
+    ]
+    if not endpoints:
+        return None
+    data = run_data(run)
+    data["monitor"] = {
+        "id": str(monitor.id),
+        "name": monitor.name,
+        "dataset_id": str(monitor.dataset_id),
+        "threshold": monitor.star_threshold,
+    }
+    data["comparison"] = {
+        "metric_name": alert.metric_name,
+        "mean": alert.mean,
+        "threshold": alert.threshold,
+        "scored_rows": alert.scored_rows,
+        "verdict": "below_threshold",
+    }
+    event_id = uuid.uuid5(EVENT_NAMESPACE, f"monitor-alert:{alert.id}")
+    events_create(
+        project_id=run.project_id,
+        event=Event.RUN_REGRESSED,
+        event_id=event_id,
+        data=data,
+        run_id=run.id,
+        endpoints=endpoints,
+    )
+    return event_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from django.db import connection, transaction
+from django.db.models import Max
 
 from datasets.models import DatasetItem
 from runs.engine import conf, sql
@@ -76,3 +77,71 @@ def plan_run(run_id, *, inline_drainer: bool = False) -> bool:
     if others > 0:
         enqueue_drainers(run_id, others)
     return True
+
+
+def append_items(run_id, *, item_ids, rescore_item_ids=()) -> int:
+    """Grow a run: add tasks for ``item_ids`` (every entry and trial) and score the tasks of
+    ``rescore_item_ids`` again (their row changed); returns how many tasks were added or
+    reset. For runs fed as rows arrive (``traces.monitors``), never planned as a whole.
+
+    Runs in the caller's transaction, holding the run's row lock, so ``try_finish`` cannot
+    finish the run between the insert and the commit. A pending run starts, a finished one
+    reopens, and one drainer is enqueued after commit. Items already in the run are skipped
+    (the unique (run, entry, item, trial) constraint); only finished tasks are reset.
+    """
+    from runs.models import FINISHED_RUN_STATUSES, TaskStatus
+
+    with transaction.atomic():
+        run = EvaluationRun.objects.select_for_update().get(id=run_id)
+        entries = list(RunEntry.objects.filter(run=run).values_list("id", flat=True))
+        known = set(
+            RunTask.objects.filter(run=run, item_id__in=list(item_ids)).values_list(
+                "item_id", flat=True
+            )
+        )
+        fresh = [item_id for item_id in dict.fromkeys(item_ids) if item_id not in known]
+        top = RunTask.objects.filter(run=run).aggregate(top=Max("position"))["top"]
+        position = -1 if top is None else top
+        tasks = []
+        for item_id in fresh:
+            position += 1
+            for entry_id in entries:
+                for trial in range(max(1, run.repetitions)):
+                    tasks.append(
+                        RunTask(
+                            run=run,
+                            entry_id=entry_id,
+                            item_id=item_id,
+                            position=position,
+                            trial=trial,
+                            status=TaskStatus.PENDING,
+                        )
+                    )
+        RunTask.objects.bulk_create(tasks, batch_size=1000, ignore_conflicts=True)
+        reset = 0
+        if rescore_item_ids:
+            reset = RunTask.objects.filter(
+                run=run,
+                item_id__in=list(rescore_item_ids),
+                status__in=[TaskStatus.SUCCEEDED, TaskStatus.FAILED],
+            ).update(
+                status=TaskStatus.PENDING,
+                attempts=0,
+                error="",
+                rescore=False,
+                finished_at=None,
+                lease_owner="",
+                lease_expires_at=None,
+            )
+        if not tasks and not reset:
+            return 0
+        total = RunTask.objects.filter(run=run).count()
+        if run.status == RunStatus.PENDING:
+            EvaluationRun.objects.start(run.id, mode=run.mode, total_tasks=total)
+        elif run.status in FINISHED_RUN_STATUSES:
+            EvaluationRun.objects.reopen(run.id, mode=run.mode, total_tasks=total)
+        else:
+            EvaluationRun.objects.filter(id=run.id).update(total_tasks=total)
+        transaction.on_commit(lambda: enqueue_drainers(run_id, 1))
+    log.info("run %s: %d task(s) appended, %d reset", run_id, len(tasks), reset)
+    return len(tasks) + reset

@@ -71,7 +71,9 @@ def world(project, owner):
     endpoint, _ = endpoint_create(
         project=project, user=owner, url="http://127.0.0.1:9/hook", events=["run.finished"]
     )
+    monitor = _monitor(project, owner)
     return {
+        "monitor_id": monitor.id,
         "endpoint_id": endpoint.id,
         "project_id": project.id,
         "run_id": run.id,
@@ -99,3 +101,36 @@ def world(project, owner):
         "eval_run_uuid": model_run.run_id,
         "eval_preset_uuid": model_run.preset_id,
     }
+
+
+def _monitor(project, owner):
+    """A monitor on a dataset of one ingested trace, with one alert."""
+    from tests.traces import payloads
+    from traces import monitors, otlp
+    from traces.models import MonitorAlert
+    from traces.services import traces_ingest
+
+    _, spans = payloads.agent_trace(question=f"trace {MARK}")
+    body = payloads.body(spans, dataset=f"Traces {MARK}", project=str(project.id))
+    traces_ingest(user=owner, request=otlp.parse(body, otlp.JSON))
+    dataset = project.datasets.get(name=f"Traces {MARK}")
+    tool = builtin("span_tool_call_succeeded")
+    monitor = monitors.monitor_save(
+        project=project,
+        user=owner,
+        data={
+            "name": f"Mon {MARK}",
+            "dataset_id": str(dataset.id),
+            "metrics": [{"id": str(tool.id), "span_type": "TRACE_SPAN_TYPE_TOOL"}],
+            "star_metric_id": str(tool.id),
+            "star_threshold": 0.9,
+        },
+    )
+    MonitorAlert.objects.create(
+        monitor=monitor,
+        run_id=monitor.id,
+        run_name=f"Run {MARK}",
+        threshold=0.9,
+        message=f"Below threshold {MARK}",
+    )
+    return monitor

@@ -16,6 +16,7 @@ from projects.models import ApiKey, Membership, Project
 from runs.models import EvaluationRun, EvaluationTestCase
 from tests.conftest import _api_client_for, _web_client_for
 from tests.security.conftest import MARK
+from traces.models import Monitor, MonitorAlert
 from workflows.models import Workflow, WorkflowVersion
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -102,6 +103,8 @@ def snapshot(project) -> dict:
         MetricVersion: {"metric__project": project},
         EvaluationRun: {"project": project},
         EvaluationTestCase: {"project": project},
+        Monitor: {"project": project},
+        MonitorAlert: {"monitor__project": project},
     }
     shot = {
         m.__name__: list(m.objects.filter(**f).order_by("pk").values()) for m, f in models.items()
