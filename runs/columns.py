@@ -70,6 +70,7 @@ class BindingColumn:
     threshold: float | None = None
     agent_label: str = ""
     unique_label: str = ""
+    span_type: str | None = None  # a span-level binding scores the spans of this type
 
     @property
     def is_numeric(self) -> bool:
@@ -189,6 +190,7 @@ def run_columns(run: EvaluationRun) -> RunColumns:
                 is_star=is_star,
                 threshold=run.star_threshold if is_star else None,
                 agent_label=entry.label if entry else "",
+                span_type=binding.span_type or None,
             )
         )
     agents = {e.id: e.label if e.workflow_name else "" for e in entries}
