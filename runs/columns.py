@@ -106,6 +106,14 @@ class RunColumns:
     def several_agents(self) -> bool:
         return len(self.entries) > 1
 
+    def cache_labels(self) -> tuple:
+        """What a cached results page names that can change after the run finished: metric
+        and agent names (``runs.results_cache``)."""
+        return (
+            tuple((str(b.id), b.label, b.metric_name, b.value_type) for b in self.bindings),
+            tuple((str(e.id), e.workflow_id, e.workflow_name) for e in self.entries),
+        )
+
     def entry(self, entry_id) -> EntryColumn | None:
         return next((e for e in self.entries if e.id == entry_id), None)
 

@@ -6,6 +6,7 @@ rows) and within the budget, so a page cannot silently grow a query per row or p
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -52,7 +53,11 @@ def ui(name, run, *args):
     return reverse(f"runs:{name}", args=[run.project_id, run.pk, *args])
 
 
-def count_queries(fetch, *args) -> int:
+def count_queries(fetch, *args, cached: bool = False) -> int:
+    """Queries of one read; results pages of finished runs are cached
+    (``runs.results_cache``): counted cold unless ``cached``."""
+    if not cached:
+        cache.clear()
     with CaptureQueriesContext(connection) as captured:
         response = fetch(*args)
         assert response.status_code in (200, 286), response.status_code  # 286: htmx, stop polling
@@ -143,7 +148,29 @@ def test_reads_stay_within_their_query_budget_at_any_size(
                 fetch(web, api, large_run)
             print("\n".join(q["sql"][:300] for q in captured.captured_queries))
         assert large <= small, f"{read}: {small} queries at 4 rows, {large} at 12"
+        cache.clear()
         with django_assert_max_num_queries(budget):
             response = fetch(web, api, large_run)
             if getattr(response, "streaming", False):  # a download reads as it streams
                 b"".join(response.streaming_content)
+
+
+# A cached results page (a finished run's, ``runs.results_cache``) still checks the user's
+# access to the run and reads its columns (the labels are part of the key), and no more.
+CACHED_READS = {
+    "/v1 results": 5,
+    "/v2 results": 5,
+}
+
+
+@pytest.mark.parametrize("read", list(CACHED_READS))
+def test_cached_results_pages_cost_only_the_access_check_and_columns(
+    read, web, api, runs_of_two_sizes
+):
+    _, fetch = READS[read]
+    for kind in (0, 1):
+        run = runs_of_two_sizes[12][kind]
+        cold = count_queries(fetch, web, api, run)
+        warm = count_queries(fetch, web, api, run, cached=True)
+        assert warm < cold, f"{read}: {warm} queries cached, {cold} cold"
+        assert warm <= CACHED_READS[read], f"{read}: {warm} queries cached"
