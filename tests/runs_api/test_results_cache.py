@@ -1,11 +1,13 @@
-"""Results pages of finished runs are cached (``runs.results_cache``): a rerun or re-score
-changes the answer at once, a rename shows, an active run is never served from the cache,
-and a user of another project never gets a cached page (404 as before)."""
+"""Results pages of finished runs are cached (``runs.results_cache``): the ``/v2`` and
+``/v1`` results and the UI's results table. A rerun or re-score changes the answer at once,
+a rename shows, an active run is never served from the cache, and a user of another project
+never gets a cached page (404 as before)."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.urls import reverse
 
 from metrics.models import Metric
 from runs import services
@@ -73,9 +75,21 @@ def flaky_run(project, owner, qa_version, make_agent):
         yield run, server
 
 
-def test_a_rerun_changes_the_cached_pages(api, flaky_run):
+def ui_rows(web, run, **query) -> str:
+    response = web.get(
+        reverse("runs:results", args=[run.project_id, run.pk]), query, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200, response.content[:300]
+    return response.content.decode()
+
+
+def test_a_rerun_changes_the_cached_pages(api, web, flaky_run):
     run, _server = flaky_run
     assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+    failed_rows = ui_rows(web, run, status="failed")
+    assert failed_rows == ui_rows(web, run, status="failed") and "q1" in failed_rows
+    page = web.get(reverse("runs:detail", args=[run.project_id, run.pk]), {"status": "failed"})
+    assert "q1" in page.content.decode()
     first_v2, first_v1 = v2(api, run), v1(api, run)
     assert v2(api, run) == first_v2  # the same answer from the cache
     assert (1, "failed") in v1_statuses(first_v1)
@@ -88,6 +102,9 @@ def test_a_rerun_changes_the_cached_pages(api, flaky_run):
 
     assert dict(v2_values(v2(api, run)))[2] == [1.0]
     assert (1, "succeeded") in v1_statuses(v1(api, run))
+    assert "q1" not in ui_rows(web, run, status="failed")
+    page = web.get(reverse("runs:detail", args=[run.project_id, run.pk]), {"status": "failed"})
+    assert "q1" not in page.content.decode()
 
 
 def test_a_rescore_changes_the_cached_pages(api, finished_run):
@@ -154,9 +171,18 @@ def test_an_active_run_is_never_served_from_the_cache(api, finished_run):
     assert v2_values(v2(api, run))[0] == (1, [0.25])
 
 
-def test_another_projects_user_never_gets_a_cached_page(api, outsider_api, finished_run):
+def test_another_projects_user_never_gets_a_cached_page(
+    api, web, outsider_api, outsider_web, finished_run
+):
     run = finished_run
-    v2(api, run), v1(api, run)  # cached now
+    v2(api, run), v1(api, run), ui_rows(web, run)  # cached now
+    for path in (
+        reverse("runs:results", args=[run.project_id, run.pk]),
+        reverse("runs:detail", args=[run.project_id, run.pk]),
+    ):
+        response = outsider_web.get(path, HTTP_HX_REQUEST="true")
+        assert response.status_code == 404, (path, response.status_code)
+        assert "echo: q0" not in response.content.decode()
     for path in (
         f"/v2/gen-ai/evaluation_runs/{run.id}/results?per_page=10",
         f"/v1/evaluations/{run.id}/results?limit=10",

@@ -156,10 +156,14 @@ def test_reads_stay_within_their_query_budget_at_any_size(
 
 
 # A cached results page (a finished run's, ``runs.results_cache``) still checks the user's
-# access to the run and reads its columns (the labels are part of the key), and no more.
+# access to the run and reads its columns (the labels are part of the key), and no more; the
+# run page also reads its header, progress and summary cards.
 CACHED_READS = {
     "/v1 results": 5,
     "/v2 results": 5,
+    "results fragment": 7,
+    "results fragment, failed rows by score": 7,
+    "run page": 12,
 }
 
 
