@@ -13,21 +13,69 @@ cached under a key made of:
 - the labels the page shows (metric and agent names, which can be renamed);
 - the normalised query (validated page, size, cursor, sort, filters).
 
-Active runs are never cached. The store is Django's default cache (per process unless a
-shared backend is configured), with a bounded lifetime; a stale stamp is simply never asked
-for again and ages out.
+Active runs are never cached. The store is an in-process LRU bounded by bytes (128 MB a
+process by default) with a bounded lifetime; a stale stamp is simply never asked for again
+and ages out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 
-from django.core.cache import cache
+from django.conf import settings
 
 TIMEOUT = 600  # seconds
 # Pages larger than this are built every time (a 500-row page with big outputs).
-MAX_BYTES = 2 * 1024 * 1024
+MAX_BYTES = 1024 * 1024
+
+
+class _ByteBoundedLRU:
+    """Pages by key, least recently used dropped first, bounded by their total size (a
+    count bound would let 1,000 large pages grow a worker by a gigabyte). Thread-safe: a
+    gthread worker serves several requests at once."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.size = 0
+        self._pages: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            found = self._pages.get(key)
+            if found is None:
+                return None
+            if found[0] < time.monotonic():
+                self._drop(key)
+                return None
+            self._pages.move_to_end(key)
+            return found[1]
+
+    def set(self, key: str, body: bytes, timeout: float) -> None:
+        with self._lock:
+            if key in self._pages:
+                self._drop(key)
+            self._pages[key] = (time.monotonic() + timeout, body)
+            self.size += len(body)
+            while self.size > self.capacity and self._pages:
+                self._drop(next(iter(self._pages)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self.size = 0
+
+    def _drop(self, key: str) -> None:
+        _, body = self._pages.pop(key)
+        self.size -= len(body)
+
+
+# Per process (each gunicorn worker has its own); EVALSITE_RESULTS_CACHE_MB sizes it.
+pages = _ByteBoundedLRU(getattr(settings, "EVALSITE_RESULTS_CACHE_MB", 128) * 1024 * 1024)
 
 
 def run_stamp(run) -> str:
@@ -56,10 +104,10 @@ def cached_page(run, kind: str, query: tuple, labels: tuple, build: Callable[[],
     if run.is_active:
         return build()
     key = page_key(run, kind, query, labels)
-    found = cache.get(key)
+    found = pages.get(key)
     if found is not None:
         return found
     body = build()
     if len(body) <= MAX_BYTES:
-        cache.set(key, body, TIMEOUT)
+        pages.set(key, body, TIMEOUT)
     return body

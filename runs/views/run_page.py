@@ -192,13 +192,31 @@ def _results_html(request: HttpRequest, project, run, columns, context=None) -> 
     return mark_safe(html.decode())  # noqa: S308 - our own rendered template
 
 
+def _summaries_html(project, run, columns) -> str:
+    """The metric summary cards (``detail.html#run-summaries``) as HTML; a finished run's
+    is cached like its results table (its histograms read every result of the run)."""
+
+    def build() -> bytes:
+        context = {
+            "project": project,
+            "run": run,
+            "columns": columns,
+            "cards": metric_cards(run, columns=columns),
+        }
+        return render_to_string("runs/detail.html#run-summaries", context).encode()
+
+    html = cached_page(run, "ui-summaries", (), columns.cache_labels(), build)
+    return mark_safe(html.decode())  # noqa: S308 - our own rendered template
+
+
 @require_GET
 def run_detail(request: HttpRequest, project_id, run_id) -> HttpResponse:
     project = project_or_404(request, project_id)
     run = run_or_404(project, run_id)
     columns = run_columns(run)
     context = _run_context(request, project, run)
-    context.update(columns=columns, cards=metric_cards(run, columns=columns))
+    context["columns"] = columns
+    context["summaries_html"] = _summaries_html(project, run, columns)
     context["results_html"] = _results_html(request, project, run, columns, context)
     return render(request, "runs/detail.html", context)
 
@@ -225,15 +243,12 @@ def run_results(request: HttpRequest, project_id, run_id) -> HttpResponse:
     columns = run_columns(run)
     if request.htmx and request.htmx.target != "run-summaries":
         return HttpResponse(_results_html(request, project, run, columns))
+    if request.htmx:
+        return HttpResponse(_summaries_html(project, run, columns))
     context = _run_context(request, project, run)
     context["columns"] = columns
-    if request.htmx:
-        context.update(_results_context(request, run, columns))
-        context["cards"] = metric_cards(run, columns=columns)
-        return render(request, "runs/detail.html#run-summaries", context)
-    results_html = _results_html(request, project, run, columns, context)
-    context["cards"] = metric_cards(run, columns=columns)
-    context["results_html"] = results_html
+    context["summaries_html"] = _summaries_html(project, run, columns)
+    context["results_html"] = _results_html(request, project, run, columns, context)
     return render(request, "runs/detail.html", context)
 
 

@@ -6,13 +6,13 @@ never gets a cached page (404 as before)."""
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from metrics.models import Metric
 from runs import services
 from runs.engine import drainer
 from runs.models import EvaluationRun, MetricResult, RunStatus, RunTask
+from runs.results_cache import pages as cache
 from tests.runs.conftest import builtin, exact_match_entry
 from tests.runs_api.conftest import execute
 from tests.workflows.fake_servers import FakeServer, Reply
@@ -90,6 +90,12 @@ def test_a_rerun_changes_the_cached_pages(api, web, flaky_run):
     assert failed_rows == ui_rows(web, run, status="failed") and "q1" in failed_rows
     page = web.get(reverse("runs:detail", args=[run.project_id, run.pk]), {"status": "failed"})
     assert "q1" in page.content.decode()
+    summaries = web.get(
+        reverse("runs:results", args=[run.project_id, run.pk]),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="run-summaries",
+    ).content.decode()
+    assert "run-summaries" in summaries
     first_v2, first_v1 = v2(api, run), v1(api, run)
     assert v2(api, run) == first_v2  # the same answer from the cache
     assert (1, "failed") in v1_statuses(first_v1)
@@ -103,6 +109,12 @@ def test_a_rerun_changes_the_cached_pages(api, web, flaky_run):
     assert dict(v2_values(v2(api, run)))[2] == [1.0]
     assert (1, "succeeded") in v1_statuses(v1(api, run))
     assert "q1" not in ui_rows(web, run, status="failed")
+    after = web.get(
+        reverse("runs:results", args=[run.project_id, run.pk]),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="run-summaries",
+    ).content.decode()
+    assert after != summaries  # 5 scored rows now, not 4
     page = web.get(reverse("runs:detail", args=[run.project_id, run.pk]), {"status": "failed"})
     assert "q1" not in page.content.decode()
 
@@ -200,3 +212,19 @@ def test_pages_and_sizes_are_cached_apart(api, finished_run):
     assert [p["prompt_id"] for p in two["prompts"]] == [3, 4]
     failed_only = api.get(f"/v1/evaluations/{run.id}/results", {"status": "failed"}).json()
     assert failed_only["data"] == [] and len(v1(api, run)["data"]) == 5
+
+
+def test_the_page_store_is_bounded_by_bytes_and_drops_the_least_recently_used():
+    from runs.results_cache import _ByteBoundedLRU
+
+    store = _ByteBoundedLRU(capacity=10)
+    store.set("a", b"aaaa", 60)
+    store.set("b", b"bbbb", 60)
+    assert store.get("a") == b"aaaa"  # now the most recently used
+    store.set("c", b"cccc", 60)  # 12 bytes > 10: "b" goes
+    assert store.get("b") is None and store.get("a") == b"aaaa" and store.get("c") == b"cccc"
+    assert store.size == 8
+    store.set("d", b"d" * 20, 60)  # larger than the whole store: nothing is kept
+    assert store.size == 0 and store.get("d") is None
+    store.set("e", b"e", -1)  # already expired
+    assert store.get("e") is None and store.size == 0

@@ -6,12 +6,12 @@ rows) and within the budget, so a page cannot silently grow a query per row or p
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from runs.models import RunTask, TaskStatus
+from runs.results_cache import pages as cache
 from runs.results_table import results_table_page
 from tests.runs_ui.conftest import execute, release, start_dataset_run, start_workflow_run
 
