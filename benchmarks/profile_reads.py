@@ -5,7 +5,7 @@ Run:  DATABASE_URL=postgres://postgres@127.0.0.1:5432/evalsite_reads \
 Creates the database and the run on first use and keeps them, so each later call times (and
 with --profile, cProfiles) the same reads in-process through the Django test client: the
 /v2 results page, the /v1 results page, the run page, its results fragment (failed rows sorted
-by score) and the JSON download.
+by score) and the JSON, JSONL and CSV downloads.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--profile", default="")
+    parser.add_argument("--only", default="", help="comma-separated reads, e.g. v2,download")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if url:
@@ -87,14 +88,25 @@ def main() -> None:
             {"status": "failed", "sort": f"-score:{last.id}"},
             HTTP_HX_REQUEST="true",
         ),
-        "download": lambda i: b"".join(
-            web.get(
-                reverse("runs:download", args=[run.project_id, run.pk]), {"format": "json"}
-            ).streaming_content
-        ),
+        **{
+            name: (
+                lambda i, fmt=fmt: b"".join(
+                    web.get(
+                        reverse("runs:download", args=[run.project_id, run.pk]), {"format": fmt}
+                    ).streaming_content
+                )
+            )
+            for name, fmt in (
+                ("download", "json"),
+                ("download_jsonl", "jsonl"),
+                ("download_csv", "csv"),
+            )
+        },
     }
+    only = [name for name in args.only.split(",") if name]
+    reads = {name: read for name, read in reads.items() if not only or name in only}
     for name, read in reads.items():
-        repeat = 1 if name == "download" else 7
+        repeat = 1 if name.startswith("download") else 7
         read(0)
         times = []
         profiler = cProfile.Profile() if args.profile == name else None
@@ -106,7 +118,9 @@ def main() -> None:
             if profiler:
                 profiler.disable()
             times.append((time.perf_counter() - started) * 1000)
-        extra = f" = {args.rows / (times[0] / 1000):,.0f} rows/s" if name == "download" else ""
+        extra = ""
+        if name.startswith("download"):
+            extra = f" = {args.rows / (times[0] / 1000):,.0f} rows/s"
         print(f"{name}: median {statistics.median(times):.1f} ms (of {repeat}){extra}")
         if profiler:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)

@@ -70,6 +70,7 @@ class BindingColumn:
     threshold: float | None = None
     agent_label: str = ""
     unique_label: str = ""
+    span_type: str | None = None  # a span-level binding scores the spans of this type
 
     @property
     def is_numeric(self) -> bool:
@@ -104,6 +105,14 @@ class RunColumns:
     @property
     def several_agents(self) -> bool:
         return len(self.entries) > 1
+
+    def cache_labels(self) -> tuple:
+        """What a cached results page names that can change after the run finished: metric
+        and agent names (``runs.results_cache``)."""
+        return (
+            tuple((str(b.id), b.label, b.metric_name, b.value_type) for b in self.bindings),
+            tuple((str(e.id), e.workflow_id, e.workflow_name) for e in self.entries),
+        )
 
     def entry(self, entry_id) -> EntryColumn | None:
         return next((e for e in self.entries if e.id == entry_id), None)
@@ -189,6 +198,7 @@ def run_columns(run: EvaluationRun) -> RunColumns:
                 is_star=is_star,
                 threshold=run.star_threshold if is_star else None,
                 agent_label=entry.label if entry else "",
+                span_type=binding.span_type or None,
             )
         )
     agents = {e.id: e.label if e.workflow_name else "" for e in entries}

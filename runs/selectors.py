@@ -6,13 +6,15 @@ Results pages use keyset pagination (an opaque cursor after the last row) so pag
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 
 import orjson
-from django.db.models import Max, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db import connection
+from django.db.models import QuerySet
 
+from datasets.models import DatasetItem
 from runs.models import (
     EvaluationRun,
     MetricBinding,
@@ -21,8 +23,6 @@ from runs.models import (
     RunTask,
 )
 from traces.span_scoring import run_span_summaries, span_results_by_task
-
-EXPORT_CHUNK = 2000
 
 
 def sql_is_postgresql() -> bool:
@@ -145,143 +145,230 @@ _NO_RESULT = {
     "error_description": "",
 }
 
+# One record per task of ``run_result_records``: these task columns, then for every binding
+# ``RESULT_COLUMNS`` (all None when the task has no result for it), then its span results.
+RECORD_TASK_COLUMNS = (
+    "position",
+    "trial",
+    "id",
+    "entry_id",  # as text (a str hashes faster than a UUID)
+    "status",
+    "error",
+    "data",  # JSON text
+    "outputs",  # JSON text
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "chunks",  # JSON text
+    "spans",  # JSON text
+    "cost",
+    "cached",
+)
+RECORD_RESULT_COLUMNS = (
+    "id",
+    "number_value",
+    "string_value",
+    "reasoning",
+    "error_description",
+    "cost",
+)
+RECORDS_PER_FETCH = 2000
 
-def run_result_rows_iter(run: EvaluationRun, *, raw_json: bool = False) -> Iterator[dict]:
-    """Every result row as a JSON-ready dict, in dataset order, streamed in keyset chunks.
+
+def _record_sql(bindings: list) -> tuple[str, str]:
+    """The task query (one LEFT JOIN per binding on the (task, binding) unique index) and
+    the span-result query, both in (position, task id) order."""
+    from traces.models import SpanMetricResult
+
+    table = connection.ops.quote_name
+    json_text = "::text" if connection.vendor == "postgresql" else ""
+    task_columns = [
+        f"i.data{json_text}"
+        if name == "data"
+        else f"t.{name}{json_text}"
+        if name in ("outputs", "chunks", "spans", "entry_id")
+        else f"t.{name}"
+        for name in RECORD_TASK_COLUMNS
+    ]
+    joins, result_columns = [], []
+    for index, _binding in enumerate(bindings):
+        alias = f"m{index}"
+        joins.append(
+            f"LEFT JOIN {table(MetricResult._meta.db_table)} {alias} "
+            f"ON {alias}.task_id = t.id AND {alias}.binding_id = %s"
+        )
+        result_columns += [f"{alias}.{name}" for name in RECORD_RESULT_COLUMNS]
+    tasks = (
+        f"SELECT {', '.join(task_columns + result_columns)} "  # noqa: S608 - names, not values
+        f"FROM {table(RunTask._meta.db_table)} t "
+        f"JOIN {table(DatasetItem._meta.db_table)} i ON i.id = t.item_id "
+        f"{' '.join(joins)} WHERE t.run_id = %s ORDER BY t.position, t.id"
+    )
+    marks = ", ".join(["%s"] * len(bindings)) or "NULL"
+    spans = (
+        f"SELECT t.position, t.id, s.binding_id{json_text}, "  # noqa: S608 - names, not values
+        + ", ".join(f"s.{name}" for name in SPAN_RESULT_OUT)
+        + f" FROM {table(SpanMetricResult._meta.db_table)} s "
+        f"JOIN {table(RunTask._meta.db_table)} t ON t.id = s.task_id "
+        f"WHERE s.binding_id IN ({marks}) ORDER BY t.position, t.id, s.binding_id, s.span_index"
+    )
+    return tasks, spans
+
+
+def run_result_records(run: EvaluationRun, bindings: list) -> Iterator[tuple[tuple, dict]]:
+    """Every task of the run as ``(record, span_results)``, in dataset order, streamed.
+
+    ``record`` is a plain tuple: ``RECORD_TASK_COLUMNS`` then ``RECORD_RESULT_COLUMNS`` per
+    binding of ``bindings`` (in that order); the JSON columns come as the database's JSON
+    text (PostgreSQL: jsonb's own text; SQLite: the stored text, which may hold NaN).
+    ``span_results`` is ``{binding id as stored: [span result dicts]}`` for that task.
+
+    One query for the tasks and one for the span results, read side by side through
+    server-side cursors (PostgreSQL, in a transaction) in fetches of ``RECORDS_PER_FETCH``,
+    so memory stays flat at any run size and no Python object is built per column.
+    """
+    from django.db import transaction
+
+    from runs.engine.sql import uuid_param
+
+    task_sql, span_sql = _record_sql(bindings)
+    binding_params = [uuid_param(b.id) for b in bindings]
+    # PostgreSQL: named cursors inside a transaction (WITH HOLD, outside one, would copy the
+    # whole result on the server first); SQLite's cursors stream as they are.
+    postgres = connection.vendor == "postgresql"
+    with (
+        transaction.atomic() if postgres else contextlib.nullcontext(),
+        connection.chunked_cursor() as tasks,
+        connection.chunked_cursor() as spans,
+    ):
+        tasks.execute(task_sql, [*binding_params, uuid_param(run.id)])
+        spans.execute(span_sql, binding_params)  # binding ids come back as text too
+        pending = spans.fetchmany(RECORDS_PER_FETCH)
+        at = 0
+        while batch := tasks.fetchmany(RECORDS_PER_FETCH):
+            for record in batch:
+                found: dict = {}
+                key = (record[0], record[2])  # (position, task id)
+                while pending:
+                    if at >= len(pending):
+                        pending, at = spans.fetchmany(RECORDS_PER_FETCH), 0
+                        continue
+                    span = pending[at]
+                    if (span[0], span[1]) > key:
+                        break
+                    at += 1
+                    if (span[0], span[1]) == key:
+                        found.setdefault(span[2], []).append(
+                            dict(zip(SPAN_RESULT_OUT, span[3:], strict=True))
+                        )
+                yield record, found
+
+
+def parse_json_text(text):
+    """A JSON column read as text (``run_result_records``): orjson, or the standard parser
+    for what orjson refuses (SQLite may store NaN)."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        import json
+
+        return json.loads(text)
+
+
+def run_result_rows_iter(run: EvaluationRun) -> Iterator[dict]:
+    """Every result row as a JSON-ready dict, in dataset order, streamed (see
+    ``run_result_records``).
 
     ``metrics`` is keyed by the binding's column label (the metric's name, or
     "name (vN) · agent" where names repeat), so a metric bound twice, or the same metric on
     two agents, keeps one entry each; every entry also names its ``binding_id``.
-
-    ``raw_json`` (for JSON serialisers that embed ``orjson.Fragment``): on PostgreSQL the JSON
-    columns (item data, outputs, chunks, spans) come back as the database's own JSON text in
-    an ``orjson.Fragment`` instead of being parsed here and serialised again -- most of a
-    download's CPU otherwise. jsonb text is always valid JSON; SQLite's stored text may not be
-    (NaN), so there the values are parsed as usual.
     """
     from runs.columns import run_columns
 
     columns = run_columns(run)
-    bindings = columns.bindings
-    entries = {e.id: e.workflow_name for e in columns.entries}
-    json_fields = ("outputs", "chunks", "spans", "item__data")
-    fields = (
-        "id",
-        "position",
-        "entry_id",
-        "status",
-        "error",
-        "input_tokens",
-        "output_tokens",
-        "latency_ms",
-        "trial",
-        "cost",
-        "cached",
-    )
-    raw = raw_json and sql_is_postgresql()
-    casts = {}
-    if raw:
-        casts = {f"{name}__text": Cast(name, TextField()) for name in json_fields}
-    else:
-        fields = fields + json_fields
-    # Per binding, what every row repeats (ids as strings once, not once per row).
-    per_binding = [
-        (
-            binding.entry_id,
-            binding.id,
-            binding.label,
-            {
+    layout = RecordLayout(columns)
+    for record, spans in run_result_records(run, columns.bindings):
+        yield layout.row_dict(record, spans)
+
+
+def record_key(value) -> str:
+    """A UUID as ``run_result_records`` reads it back: text (PostgreSQL's form, or the 32 hex
+    characters SQLite stores)."""
+    value = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    return str(value) if connection.vendor == "postgresql" else value.hex
+
+
+class RecordLayout:
+    """How to read the records of ``run_result_records`` for one run's columns."""
+
+    def __init__(self, columns):
+        self.columns = columns
+        self.task_width = len(RECORD_TASK_COLUMNS)
+        self.result_width = len(RECORD_RESULT_COLUMNS)
+        self.entries = {record_key(e.id): e for e in columns.entries}
+        # Per entry (as read): its bindings as (record offset, id as read, binding).
+        self.bindings_of: dict = {key: [] for key in self.entries}
+        for index, binding in enumerate(columns.bindings):
+            offset = self.task_width + index * self.result_width
+            stored = record_key(binding.id)
+            self.bindings_of.setdefault(record_key(binding.entry_id), []).append(
+                (offset, stored, binding)
+            )
+
+    def row_dict(self, record: tuple, spans: dict) -> dict:
+        (position, trial, task_id, entry_id, status, error, data, outputs, input_tokens) = record[
+            :9
+        ]
+        latency_ms, chunks, task_spans, cost, cached = record[10:15]
+        entry = self.entries.get(entry_id)
+        metrics = {}
+        for offset, stored, binding in self.bindings_of.get(entry_id, ()):
+            result = record[offset : offset + self.result_width]
+            value = {
                 "binding_id": str(binding.id),
                 "metric_id": str(binding.metric_id),
                 "metric_name": binding.metric_name,
                 "metric_version": binding.metric_version_number,
-            },
-        )
-        for binding in bindings
-    ]
-    # Item positions are dense (0..n-1), so chunks are position ranges: each is a plain
-    # range scan of the (run, position, id) index, on SQLite and PostgreSQL alike; the
-    # chunk's results are read by the same position range (no list of ids to send).
-    tasks = RunTask.objects.filter(run=run)
-    last_position = tasks.aggregate(last=Max("position"))["last"]
-    per_chunk = max(1, EXPORT_CHUNK // max(1, len(entries) or 1))
-    for start in range(0, -1 if last_position is None else last_position + 1, per_chunk):
-        stop = start + per_chunk
-        chunk = list(
-            tasks.filter(position__gte=start, position__lt=stop)
-            .order_by("position", "id")
-            .values(*fields, **casts)
-        )
-        if not chunk:
-            continue
-        if raw:
-            for row in chunk:
-                for name in json_fields:
-                    text = row.pop(f"{name}__text")
-                    row[name] = None if text is None else orjson.Fragment(text)
-        results: dict[int, dict] = {row["id"]: {} for row in chunk}
-        values = MetricResult.objects.filter(
-            task__run=run, task__position__gte=start, task__position__lt=stop
-        ).values_list(
-            "task_id",
-            "binding_id",
-            "number_value",
-            "string_value",
-            "reasoning",
-            "error_description",
-            "cost",
-        )
-        for task_id, binding_id, number, string, reasoning, error, cost in values.order_by():
-            found = results.get(task_id)
-            if found is not None:
-                found[binding_id] = {
-                    "number_value": number,
-                    "string_value": string,
-                    "reasoning": reasoning,
-                    "error_description": error,
-                    **({"cost": cost} if cost is not None else {}),
-                }
-        span_results = span_results_by_task(results)
-        for row in chunk:
-            metrics = {}
-            mine = results[row["id"]]
-            for entry_id, binding_id, label, static in per_binding:
-                if entry_id != row["entry_id"]:
-                    continue
-                metrics[label] = {**static, **mine.get(binding_id, _NO_RESULT)}
-                spans = _span_results_of(span_results.get(row["id"]), binding_id)
-                if spans is not None:
-                    metrics[label]["span_results"] = spans
-            yield {
-                "row": row["position"],
-                "trial": row["trial"],
-                "task_id": row["id"],
-                "status": row["status"],
-                "error": row["error"],
-                "data": row["item__data"],
-                "workflow": None
-                if entries.get(row["entry_id"]) is None
-                else {
-                    "name": entries[row["entry_id"]],
-                    "outputs": row["outputs"],
-                    "input_tokens": row["input_tokens"],
-                    "output_tokens": row["output_tokens"],
-                    "latency_ms": row["latency_ms"],
-                    "chunks": row["chunks"],
-                    "spans": row["spans"],
-                    "cost": row["cost"],
-                    "cached": row["cached"],
-                },
-                "metrics": metrics,
             }
-
-
-def _span_results_of(results: list[dict] | None, binding_id) -> list[dict] | None:
-    """The span results of one binding on one row (None when it has none)."""
-    spans = [
-        {k: r[k] for k in SPAN_RESULT_OUT} for r in results or () if r["binding_id"] == binding_id
-    ]
-    return spans or None
+            if result[0] is None:
+                value.update(_NO_RESULT)
+            else:
+                value.update(
+                    number_value=result[1],
+                    string_value=result[2],
+                    reasoning=result[3],
+                    error_description=result[4],
+                )
+                if result[5] is not None:
+                    value["cost"] = result[5]
+            if stored in spans:
+                value["span_results"] = spans[stored]
+            metrics[binding.label] = value
+        workflow = None
+        if entry is not None and entry.workflow_name is not None:
+            workflow = {
+                "name": entry.workflow_name,
+                "outputs": parse_json_text(outputs),
+                "input_tokens": input_tokens,
+                "output_tokens": record[9],
+                "latency_ms": latency_ms,
+                "chunks": parse_json_text(chunks),
+                "spans": parse_json_text(task_spans),
+                "cost": cost,
+                "cached": bool(cached),
+            }
+        return {
+            "row": position,
+            "trial": trial,
+            "task_id": task_id,
+            "status": status,
+            "error": error,
+            "data": parse_json_text(data),
+            "workflow": workflow,
+            "metrics": metrics,
+        }
 
 
 SPAN_RESULT_OUT = (

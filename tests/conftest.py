@@ -30,6 +30,10 @@ def _fast_password_hashing(settings):
     from django.core.cache import cache
 
     cache.clear()
+    # Nor with a finished run's results page cached by an earlier test (runs.results_cache).
+    from runs.results_cache import pages
+
+    pages.clear()
 
 
 @pytest.fixture

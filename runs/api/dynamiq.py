@@ -3,7 +3,9 @@ input, calls the service or selector the UI also uses, and shapes the answer."""
 
 from __future__ import annotations
 
+import orjson
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -15,7 +17,7 @@ from datasets.api.pagination import page_body, paginated, read_limit
 from evalsite.api import validated as _validated
 from evalsite.filters import filtered_or_400
 from projects.models import Role
-from runs import exports, selectors, services
+from runs import exports, results_cache, selectors, services
 from runs.api import dynamiq_serializers as s
 from runs.api.lookups import (
     idempotency_key,
@@ -23,6 +25,7 @@ from runs.api.lookups import (
     request_fingerprint,
     run_for_user,
 )
+from runs.columns import run_columns
 from runs.filtersets import RESULT_STATUS_CHOICES, STATUS_CHOICES, ResultFilterSet, RunFilterSet
 from runs.models import RunTask
 from runs.options import CAP_FIELDS, OPTION_FIELDS
@@ -171,15 +174,21 @@ class EvaluationResultsApi(APIView):
         run = run_for_user(request, evaluation_id)
         filterset = ResultFilterSet(params, queryset=RunTask.objects.none())
         filtered_or_400(filterset)
-        page = results_table_page(
-            run,
-            after=params.get("cursor") or None,
-            limit=limit,
-            sort=filterset.sort_value(),
-            filters=filterset.table_filters(),
-        )
-        data = [row.as_dict(page.columns) for row in page.rows]
-        return Response(page_body(data, limit=limit, next_cursor=page.next_after))
+        cursor, sort = params.get("cursor") or None, filterset.sort_value()
+        filters = filterset.table_filters()
+        columns = run_columns(run)
+
+        def build() -> bytes:
+            page = results_table_page(
+                run, after=cursor, limit=limit, sort=sort, filters=filters, columns=columns
+            )
+            data = [row.as_dict(page.columns) for row in page.rows]
+            body = page_body(data, limit=limit, next_cursor=page.next_after)
+            return orjson.dumps(body, default=str)
+
+        query = (limit, cursor, sort, tuple(sorted((filters or {}).items())))
+        body = results_cache.cached_page(run, "v1-results", query, columns.cache_labels(), build)
+        return HttpResponse(body, content_type="application/json")
 
 
 def _summary_out(summary: dict) -> dict:

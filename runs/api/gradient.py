@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from urllib.parse import urlencode
 
+import orjson
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -20,7 +21,7 @@ from rest_framework.views import APIView
 from evalsite.api import validated as _validated
 from projects.access import project_for_user, require_role, scope_to_user
 from projects.models import Role
-from runs import selectors, test_cases
+from runs import results_cache, selectors, test_cases
 from runs.api import gradient_serializers as s
 from runs.api import gradient_test_cases as cases
 from runs.api.gradient_shapes import RunContext, evaluation_run_dict, prompt_dict
@@ -141,25 +142,15 @@ class EvaluationRunResultsApi(APIView):
         page, per_page = query["page"], query["per_page"]
         run = run_for_user(request, evaluation_run_uuid)
         context = RunContext(run)
-        prompts, total = [], 0
-        if context.entries:
-            count = len(context.entries)
-            total = selectors.prompt_total(run, count) * count
-            first = (page - 1) * per_page  # prompt ids first + 1 .. last
-            last = min(first + per_page, total)
-            if first < last:
-                tasks = selectors.run_prompt_rows(
-                    run, entry_id=None, start=first // count, stop=math.ceil(last / count)
-                )
-                shaped = sorted(
-                    ((context.prompt_id(task), task, results) for task, results in tasks),
-                    key=lambda shaped_row: shaped_row[0],
-                )
-                prompts = [
-                    prompt_dict(task, results, context)
-                    for prompt_id, task, results in shaped
-                    if first < prompt_id <= last
-                ]
+        count = len(context.entries)
+        total = selectors.prompt_total(run, count) * count if count else 0
+
+        def build() -> bytes:
+            return orjson.dumps(_prompts_page(run, context, page, per_page, total), default=str)
+
+        prompts = results_cache.cached_page(
+            run, "v2-prompts", (page, per_page), context.cache_labels(), build
+        )
         pages = max(1, math.ceil(total / per_page))
         links = {
             "first": _page_url(request, 1, per_page),
@@ -169,14 +160,35 @@ class EvaluationRunResultsApi(APIView):
             links["next"] = _page_url(request, page + 1, per_page)
         if page > 1:
             links["previous"] = _page_url(request, min(page - 1, pages), per_page)
-        return Response(
-            {
-                "evaluation_run": evaluation_run_dict(run, context),
-                "links": {"pages": links},
-                "meta": {"page": page, "pages": pages, "total": total},
-                "prompts": prompts,
-            }
-        )
+        body = {
+            "evaluation_run": evaluation_run_dict(run, context),
+            "links": {"pages": links},
+            "meta": {"page": page, "pages": pages, "total": total},
+            "prompts": orjson.Fragment(prompts),
+        }
+        # orjson (with the cached prompts embedded as they are) rather than DRF's renderer.
+        return HttpResponse(orjson.dumps(body, default=str), content_type="application/json")
+
+
+def _prompts_page(run, context: RunContext, page: int, per_page: int, total: int) -> list:
+    """The ``APIEvaluationPrompt`` dicts of one page (prompt ids first + 1 .. last)."""
+    count = len(context.entries)
+    first = (page - 1) * per_page
+    last = min(first + per_page, total)
+    if not count or first >= last:
+        return []
+    tasks = selectors.run_prompt_rows(
+        run, entry_id=None, start=first // count, stop=math.ceil(last / count)
+    )
+    shaped = sorted(
+        ((context.prompt_id(task), task, results) for task, results in tasks),
+        key=lambda shaped_row: shaped_row[0],
+    )
+    return [
+        prompt_dict(task, results, context)
+        for prompt_id, task, results in shaped
+        if first < prompt_id <= last
+    ]
 
 
 class EvaluationRunPromptApi(APIView):

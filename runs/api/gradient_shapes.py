@@ -137,6 +137,20 @@ class RunContext:
             return name
         return f"{name} ({self.agent_label(self.entry_by_id.get(binding.entry_id))})"
 
+    def cache_labels(self) -> tuple:
+        """What a cached page of this run shows that can change after it finished: the
+        metric names (and value types) and agent names (``runs.results_cache``)."""
+        return (
+            tuple(
+                (str(b.id), self.label(b), b.metric_version.metric.value_type)
+                for b in self.bindings
+            ),
+            tuple(
+                (str(e.id), self.agent_label(e), str(getattr(self.workflow_of(e), "id", "")))
+                for e in self.entries
+            ),
+        )
+
     def prompt_id(self, task: dict) -> int:
         count = max(1, len(self.entries))
         return task["position"] * count + self.entry_index.get(task["entry_id"], 0) + 1

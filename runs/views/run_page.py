@@ -9,7 +9,9 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
@@ -22,6 +24,7 @@ from runs.exports import FORMATS, run_results_download
 from runs.filtersets import ResultFilterSet
 from runs.models import RunTask
 from runs.progress import metric_cards, run_progress
+from runs.results_cache import cached_page
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page, run_result_row
 from runs.selectors import parse_uuid
 from runs.trace_view import span_tree, spans_of
@@ -173,14 +176,50 @@ def _run_context(request: HttpRequest, project, run) -> dict:
     }
 
 
+def _results_html(request: HttpRequest, project, run, columns, context=None) -> str:
+    """The results table (``detail.html#results``) as HTML. A finished run's is cached
+    (``runs.results_cache``) by its query string: the section shows nothing specific to the
+    user (no form tokens, no edit actions), and the caller has already checked access.
+    ``context``: the page's, when it has one (else built on a miss only)."""
+
+    def build() -> bytes:
+        page = context or {**_run_context(request, project, run), "columns": columns}
+        full = {**page, **_results_context(request, run, columns)}
+        # Without the request: the section uses no context processor's value (and their
+        # queries would run a second time for the page).
+        return render_to_string("runs/detail.html#results", full).encode()
+
+    query = tuple(sorted((k, tuple(v)) for k, v in request.GET.lists()))
+    html = cached_page(run, "ui-results", query, columns.cache_labels(), build)
+    return mark_safe(html.decode())  # noqa: S308 - our own rendered template
+
+
+def _summaries_html(project, run, columns) -> str:
+    """The metric summary cards (``detail.html#run-summaries``) as HTML; a finished run's
+    is cached like its results table (its histograms read every result of the run)."""
+
+    def build() -> bytes:
+        context = {
+            "project": project,
+            "run": run,
+            "columns": columns,
+            "cards": metric_cards(run, columns=columns),
+        }
+        return render_to_string("runs/detail.html#run-summaries", context).encode()
+
+    html = cached_page(run, "ui-summaries", (), columns.cache_labels(), build)
+    return mark_safe(html.decode())  # noqa: S308 - our own rendered template
+
+
 @require_GET
 def run_detail(request: HttpRequest, project_id, run_id) -> HttpResponse:
     project = project_or_404(request, project_id)
     run = run_or_404(project, run_id)
     columns = run_columns(run)
     context = _run_context(request, project, run)
-    context.update(columns=columns, cards=metric_cards(run, columns=columns))
-    context.update(_results_context(request, run, columns))
+    context["columns"] = columns
+    context["summaries_html"] = _summaries_html(project, run, columns)
+    context["results_html"] = _results_html(request, project, run, columns, context)
     return render(request, "runs/detail.html", context)
 
 
@@ -204,15 +243,14 @@ def run_results(request: HttpRequest, project_id, run_id) -> HttpResponse:
     project = project_or_404(request, project_id)
     run = run_or_404(project, run_id)
     columns = run_columns(run)
+    if request.htmx and request.htmx.target != "run-summaries":
+        return HttpResponse(_results_html(request, project, run, columns))
+    if request.htmx:
+        return HttpResponse(_summaries_html(project, run, columns))
     context = _run_context(request, project, run)
     context["columns"] = columns
-    context.update(_results_context(request, run, columns))
-    if request.htmx and request.htmx.target == "run-summaries":
-        context["cards"] = metric_cards(run, columns=columns)
-        return render(request, "runs/detail.html#run-summaries", context)
-    if request.htmx:
-        return render(request, "runs/detail.html#results", context)
-    context["cards"] = metric_cards(run, columns=columns)
+    context["summaries_html"] = _summaries_html(project, run, columns)
+    context["results_html"] = _results_html(request, project, run, columns, context)
     return render(request, "runs/detail.html", context)
 
 
