@@ -107,6 +107,19 @@ def start_and_wait(web: WebServer, key: str, body: dict, timeout: float = 1800):
     raise TimeoutError(f"run {run_id} did not finish in {timeout}s")
 
 
+def phases(run_id) -> str:
+    """Where the wall time went, from the run's own timestamps (database clock)."""
+    from runs.models import EvaluationRun
+
+    run = EvaluationRun.objects.get(id=run_id)
+    plan = (run.started_at - run.queued_at).total_seconds()
+    work = (run.last_progress_at - run.started_at).total_seconds()
+    finish = (run.finished_at - run.last_progress_at).total_seconds()
+    return (
+        f"queued -> planned {plan:.2f} s, planned -> last batch {work:.1f} s, finish {finish:.2f} s"
+    )
+
+
 def redis_reachable(url: str) -> bool:
     try:
         import redis
@@ -149,7 +162,7 @@ def scenario_dataset_only(ctx, rows: int, broker: str) -> None:
     print(
         f"1. dataset_only [{ctx['vendor']}, {broker} broker] {rows:,} rows x 3 metrics: "
         f"POST -> final {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s (goal >= {goal:,}), "
-        f"worker peak RSS {peak:.0f} MB, status {run['status']}",
+        f"worker peak RSS {peak:.0f} MB, status {run['status']}; {phases(run['id'])}",
         flush=True,
     )
 
