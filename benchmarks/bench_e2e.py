@@ -118,11 +118,8 @@ def phases(run_id) -> str:
 
     run = EvaluationRun.objects.get(id=run_id)
     plan = (run.started_at - run.queued_at).total_seconds()
-    work = (run.last_progress_at - run.started_at).total_seconds()
-    finish = (run.finished_at - run.last_progress_at).total_seconds()
-    return (
-        f"queued -> planned {plan:.2f} s, planned -> last batch {work:.1f} s, finish {finish:.2f} s"
-    )
+    work = (run.finished_at - run.started_at).total_seconds()
+    return f"queued -> planned {plan:.2f} s, planned -> finished {work:.1f} s"
 
 
 def redis_reachable(url: str) -> bool:

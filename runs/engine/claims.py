@@ -15,6 +15,11 @@ A claim's cost does not depend on the table's size or on the rows already proces
   do not rely on -- are never walked again. Only when fewer rows than asked for lie above the
   floor (the run's end, or rows given back below it by a release or the sweeper) does one
   claim look from the start of the run.
+
+Dataset-only runs on PostgreSQL (without caps) skip the claim UPDATE: ``lock_and_load_pg``
+locks the same candidates inside the transaction that scores and writes them, so each row is
+written once (pending -> succeeded) and a dead drainer's rows are pending again as soon as
+its connection drops.
 """
 
 from __future__ import annotations
