@@ -3,6 +3,7 @@ final status, through a real web server and a real ``qcluster``.
 
 Run:  .venv/bin/python benchmarks/bench_e2e.py [--rows 100000] [--agent-rows 2000]
                                                [--brokers orm,redis] [--only NAME]
+                                               [--clusters 2] [--scale-rows 2000]
 Uses a throwaway database: a temporary SQLite file, or, when DATABASE_URL points at
 PostgreSQL, a temporary database created next to it and dropped at the end. The Redis
 broker uses ``BENCH_REDIS_URL`` (default redis://127.0.0.1:6379/10, flushed first) and is
@@ -16,6 +17,10 @@ Bearer key and polls ``GET /v1/evaluations/{id}`` every 50 ms until ``finished_a
    SQLite, >= 6,000 rows/s on PostgreSQL; worker peak RSS printed.
 2. with_agent: 2,000 rows against a local HTTP agent answering in 200 ms, max concurrency
    50. Ideal 2000 / 50 x 0.2 s = 8 s; goal <= 1.2 x ideal; POST to first agent call <= 0.5 s.
+3. scale_out (``--clusters N``, default 2): 2,000 rows (``--scale-rows``) against a 400 ms
+   agent allowing N x Q_WORKERS x 50 calls (50 = ``EVALSITE_RUN_DRAINER_CONCURRENCY``, what
+   one drainer holds), worked by one cluster, then by N clusters on the same database and
+   broker: N clusters hold N times the calls in flight and should finish faster.
 
 The load generator (the fake agent and the poller) runs on the same machine as the server.
 """
@@ -107,6 +112,16 @@ def start_and_wait(web: WebServer, key: str, body: dict, timeout: float = 1800):
     raise TimeoutError(f"run {run_id} did not finish in {timeout}s")
 
 
+def phases(run_id) -> str:
+    """Where the wall time went, from the run's own timestamps (database clock)."""
+    from runs.models import EvaluationRun
+
+    run = EvaluationRun.objects.get(id=run_id)
+    plan = (run.started_at - run.queued_at).total_seconds()
+    work = (run.finished_at - run.started_at).total_seconds()
+    return f"queued -> planned {plan:.2f} s, planned -> finished {work:.1f} s"
+
+
 def redis_reachable(url: str) -> bool:
     try:
         import redis
@@ -149,25 +164,28 @@ def scenario_dataset_only(ctx, rows: int, broker: str) -> None:
     print(
         f"1. dataset_only [{ctx['vendor']}, {broker} broker] {rows:,} rows x 3 metrics: "
         f"POST -> final {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s (goal >= {goal:,}), "
-        f"worker peak RSS {peak:.0f} MB, status {run['status']}",
+        f"worker peak RSS {peak:.0f} MB, status {run['status']}; {phases(run['id'])}",
         flush=True,
     )
 
 
-def scenario_with_agent(ctx, rows: int, broker: str) -> None:
+def run_with_agent(ctx, rows: int, broker: str, *, clusters: int, delay: float, concurrency: int):
+    """One with-agent run against a local agent answering in ``delay`` s; returns
+    (run json, POST -> final s, POST -> first call s, calls, worker peak MB)."""
+    import contextlib
+
     from tests.workflows.fake_servers import FakeServer, Reply
     from workflows import services as workflow_services
 
-    version = ctx.setdefault("agent_version", None) or make_version(
-        ctx["project"], ctx["user"], rows, "e2e with-agent"
-    )
-    ctx["agent_version"] = version
-    answer = Reply(json={"answer": "alpha beta gamma"}, delay=0.2)
+    key = f"agent_version_{rows}"
+    version = ctx.get(key) or make_version(ctx["project"], ctx["user"], rows, "e2e with-agent")
+    ctx[key] = version
+    answer = Reply(json={"answer": "alpha beta gamma"}, delay=delay)
     with FakeServer(lambda request: answer) as server:
         workflow = workflow_services.workflow_create(
             project=ctx["project"],
             user=ctx["user"],
-            name=f"e2e agent {broker}",
+            name=f"e2e agent {broker} {clusters} {concurrency} {time.monotonic_ns()}",
             kind="http",
             config={
                 "url": server.url,
@@ -176,7 +194,7 @@ def scenario_with_agent(ctx, rows: int, broker: str) -> None:
                 "output_paths": {"answer": "$.answer"},
                 "timeout_s": 10,
                 "max_retries": 2,
-                "max_concurrency": 50,
+                "max_concurrency": concurrency,
             },
             inputs=[{"name": "question", "description": "", "required": True}],
             outputs=[{"name": "answer", "description": ""}],
@@ -196,22 +214,68 @@ def scenario_with_agent(ctx, rows: int, broker: str) -> None:
             ],
         }
         tmp = ctx["tmp"]
-        with (
-            WebServer(tmp / f"web-agent-{broker}.log") as web,
-            Cluster(tmp / f"cluster-agent-{broker}.log") as cluster,
-        ):
+        with contextlib.ExitStack() as stack:
+            web = stack.enter_context(WebServer(tmp / f"web-agent-{broker}.log"))
+            started = [
+                stack.enter_context(Cluster(tmp / f"cluster-agent-{broker}-{clusters}-{n}.log"))
+                for n in range(clusters)
+            ]
             run, elapsed, posted = start_and_wait(web, ctx["key"], body)
-            peak = cluster.worker_peak_mb()
+            peak = max(cluster.worker_peak_mb() for cluster in started)
         arrivals = sorted(request.received_at for request in server.requests)
-    ideal = rows / 50 * 0.2
     first = (arrivals[0] - posted) if arrivals else float("nan")
+    return run, elapsed, first, len(arrivals), peak
+
+
+def scenario_with_agent(ctx, rows: int, broker: str) -> None:
+    run, elapsed, first, calls, peak = run_with_agent(
+        ctx, rows, broker, clusters=1, delay=0.2, concurrency=50
+    )
+    ideal = rows / 50 * 0.2
     print(
         f"2. with_agent [{ctx['vendor']}, {broker} broker] {rows:,} rows, agent 200 ms, "
         f"concurrency 50: POST -> final {elapsed:.1f} s = {elapsed / ideal:.2f} x ideal "
         f"{ideal:.0f} s (goal <= 1.2x); POST -> first call {first:.2f} s (goal <= 0.5); "
-        f"{len(arrivals)} calls; worker peak RSS {peak:.0f} MB; status {run['status']}",
+        f"{calls} calls; worker peak RSS {peak:.0f} MB; status {run['status']}",
         flush=True,
     )
+
+
+def scenario_scale_out(ctx, rows: int, broker: str, clusters: int) -> None:
+    """An agent allowing more concurrency than one cluster's drainers hold: one cluster,
+    then ``clusters`` clusters on the same database and broker."""
+    per_drainer = int(os.environ.get("EVALSITE_RUN_DRAINER_CONCURRENCY", "50"))
+    workers = int(os.environ.get("Q_WORKERS", "2"))
+    concurrency = per_drainer * workers * clusters
+    os.environ["EVALSITE_RUN_DRAINER_CONCURRENCY"] = str(per_drainer)
+    delay = 0.4
+    figures = []
+    saved = {name: os.environ.get(name) for name in ("Q_BULK", "Q_QUEUE_LIMIT")}
+    if broker == "orm":
+        # The ORM broker's pusher takes Q_BULK messages a poll and its cluster keeps up to
+        # Q_QUEUE_LIMIT waiting: with the defaults the first cluster to poll takes every
+        # drainer message. Redis hands them out in turn to the clusters blocked on it.
+        os.environ.update(Q_BULK="1", Q_QUEUE_LIMIT="1")
+    for count in (1, clusters):
+        run, elapsed, _, calls, _ = run_with_agent(
+            ctx, rows, broker, clusters=count, delay=delay, concurrency=concurrency
+        )
+        held = min(concurrency, per_drainer * workers * count)
+        figures.append(elapsed)
+        print(
+            f"3. scale_out [{ctx['vendor']}, {broker} broker] {rows:,} rows, agent "
+            f"{delay * 1000:.0f} ms allowing {concurrency}, {per_drainer} a drainer, "
+            f"{workers} workers a cluster, {count} cluster(s): POST -> final {elapsed:.1f} s "
+            f"(ideal at {held} in flight {rows / held * delay:.1f} s); {calls} calls; "
+            f"status {run['status']}",
+            flush=True,
+        )
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    print(f"   {clusters} clusters: {figures[0] / figures[1]:.2f} x faster than one", flush=True)
 
 
 def main() -> None:
@@ -219,7 +283,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--agent-rows", type=int, default=2_000)
     parser.add_argument("--brokers", default="orm,redis")
-    parser.add_argument("--only", choices=["dataset_only", "with_agent"])
+    parser.add_argument("--only", choices=["dataset_only", "with_agent", "scale_out"])
+    parser.add_argument(
+        "--clusters", type=int, default=2, help="scale_out: clusters to compare with one"
+    )
+    parser.add_argument("--scale-rows", type=int, default=2_000)
     args = parser.parse_args()
 
     from bench_datasets import setup_database
@@ -262,6 +330,8 @@ def main() -> None:
                     scenario_dataset_only(ctx, args.rows, broker)
                 if args.only in (None, "with_agent"):
                     scenario_with_agent(ctx, args.agent_rows, broker)
+                if args.only in (None, "scale_out") and args.clusters > 1:
+                    scenario_scale_out(ctx, args.scale_rows, broker, args.clusters)
         finally:
             os.environ.pop("REDIS_URL", None)
             cleanup()

@@ -15,10 +15,16 @@ A claim's cost does not depend on the table's size or on the rows already proces
   do not rely on -- are never walked again. Only when fewer rows than asked for lie above the
   floor (the run's end, or rows given back below it by a release or the sweeper) does one
   claim look from the start of the run.
+
+Dataset-only runs on PostgreSQL (without caps) skip the claim UPDATE: ``lock_and_load_pg``
+locks the same candidates inside the transaction that scores and writes them, so each row is
+written once (pending -> succeeded) and a dead drainer's rows are pending again as soon as
+its connection drops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -90,17 +96,30 @@ def _claim_and_load_sql(tasks: str, items: str) -> str:
     )
 
 
-def _claim_above_floor(statement: str, run_id, *, owner: str, limit: int, expires) -> list:
+def _lock_and_load_sql(tasks: str, items: str) -> str:
+    return (
+        f"SELECT t.id, t.entry_id, i.data FROM {tasks} t JOIN {items} i "  # noqa: S608
+        f"ON i.id = t.item_id WHERE t.id IN ({candidates_sql(tasks)})"
+    )
+
+
+def _claim_above_floor(
+    statement: str, run_id, *, owner: str, limit: int, expires, atomic: bool = True
+) -> list:
     """Rows claimed above the owner's floor, then (when that gave fewer than ``limit``) from
     the start of the run; the owner's floor moves up to the highest id claimed."""
     floor = claim_floor(owner)
     params = {"owner": owner, "expires": expires, "run": sql.uuid_param(run_id)}
-    with transaction.atomic(), connection.cursor() as cursor:
+    scope = transaction.atomic() if atomic else contextlib.nullcontext()
+    with scope, connection.cursor() as cursor:
         cursor.execute(statement, {**params, "floor": floor, "limit": limit})
         rows = cursor.fetchall()
         if floor and len(rows) < limit:
             cursor.execute(statement, {**params, "floor": 0, "limit": limit - len(rows)})
-            rows += cursor.fetchall()
+            # Rows this transaction already locked are not skipped by SKIP LOCKED (row-lock
+            # claims leave them pending): keep each row once.
+            seen = {row[0] for row in rows}
+            rows += [row for row in cursor.fetchall() if row[0] not in seen]
     if rows:
         _remember(owner, [row[0] for row in rows])
     else:
@@ -148,6 +167,24 @@ def claim_and_load_pg(run_id, *, owner: str, limit: int, lease_seconds: int) -> 
     expires = timezone.now() + timedelta(seconds=lease_seconds)
     statement = _claim_and_load_sql(sql.table(RunTask), sql.table(DatasetItem))
     rows = _claim_above_floor(statement, run_id, owner=owner, limit=limit, expires=expires)
+    return [(t, e, json.loads(d) if isinstance(d, str | bytes) else d) for t, e, d in rows]
+
+
+def lock_and_load_pg(run_id, *, owner: str, limit: int) -> list[tuple]:
+    """PostgreSQL, dataset-only runs: lock up to ``limit`` pending rows (FOR UPDATE SKIP
+    LOCKED) and read their items, without writing them: [(task id, entry id, item data)].
+
+    Must run inside the transaction that also writes the rows' results: the row locks are
+    the lease. Other drainers skip the locked rows; a drainer that dies loses its connection
+    and with it the locks, so its rows are simply pending again (no lease to expire, no
+    sweeper needed), and a row is written once, when it is finished. The candidates are the
+    claim's own (same index walk above the drainer's floor)."""
+    from datasets.models import DatasetItem
+
+    statement = _lock_and_load_sql(sql.table(RunTask), sql.table(DatasetItem))
+    rows = _claim_above_floor(
+        statement, run_id, owner=owner, limit=limit, expires=None, atomic=False
+    )
     return [(t, e, json.loads(d) if isinstance(d, str | bytes) else d) for t, e, d in rows]
 
 

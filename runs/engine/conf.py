@@ -8,23 +8,72 @@ from django.conf import settings
 from evalsite.env import env_int
 
 
-def drainer_count(*, calls_workflows: bool = False) -> int:
-    """How many drainer tasks work one run at once.
+def drainer_concurrency() -> int:
+    """The most agent calls one drainer keeps in flight. One drainer's event loop spends
+    ~1 ms of CPU per call, so a few hundred calls a second are one process's share; an agent
+    that allows more gets more drainers (spread over every worker of every cluster)."""
+    return max(1, env_int("EVALSITE_RUN_DRAINER_CONCURRENCY", 100))
 
-    Scoring stored rows is CPU work, so dataset-only runs use several drainers (processes).
-    A run that calls workflows mostly waits on the agent: one drainer's event loop keeps the
-    agent's whole max concurrency busy, where several would each hold a fixed share of it and
-    idle whenever their process is slow (measured: 1.16x ideal with one, 1.25x with two).
+
+# Never more drainers for one run than this, whatever the workers or the agent allow.
+MAX_DRAINERS = 32
+
+
+def workers_available() -> int:
+    """Worker processes that can work a run now: this cluster's workers, or the workers of
+    every cluster that beat recently (runs.heartbeat) when that is more."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runs.heartbeat import stale_seconds
+    from runs.models import WorkerHeartbeat
+
+    own = int(settings.Q_CLUSTER.get("workers") or 1)
+    since = timezone.now() - timedelta(seconds=stale_seconds())
+    beating = WorkerHeartbeat.objects.filter(beaten_at__gte=since).count()
+    return max(1, min(max(own, beating), MAX_DRAINERS))
+
+
+def drainer_count(*, calls_workflows: bool = False, max_concurrency: int = 0) -> int:
+    """How many drainer tasks work one run.
+
+    Dataset-only runs are CPU work: as many drainers as there are workers to run them.
+    A run that calls workflows mostly waits on the agent: one drainer holds up to
+    ``drainer_concurrency()`` calls (one event loop keeps them busy where several drainers
+    each holding a small fixed share idle whenever their process is slow: measured 1.16x
+    ideal with one drainer at 50, 1.25x with two at 25 each), so an agent allowing more gets
+    ``ceil(max_concurrency / drainer_concurrency())`` drainers, each holding its share of
+    the agent's limit. Drainers beyond the free workers wait in the queue and are picked up
+    by any cluster's worker (``EVALSITE_RUN_DRAINERS`` / ``EVALSITE_RUN_WORKFLOW_DRAINERS``
+    fix the count instead).
     """
     if calls_workflows:
-        return max(1, env_int("EVALSITE_RUN_WORKFLOW_DRAINERS", 1))
-    return max(1, env_int("EVALSITE_RUN_DRAINERS", 2))
+        fixed = env_int("EVALSITE_RUN_WORKFLOW_DRAINERS", 0)
+        if fixed > 0:
+            return fixed
+        wanted = -(-max(1, max_concurrency) // drainer_concurrency())
+        return max(1, min(wanted, MAX_DRAINERS))
+    fixed = env_int("EVALSITE_RUN_DRAINERS", 0)
+    return fixed if fixed > 0 else workers_available()
 
 
-def drainer_count_for(mode: str) -> int:
-    from runs.models import RunMode
+def drainer_count_for(run) -> int:
+    """``drainer_count`` for a run (an EvaluationRun or its id); 0 when it is gone."""
+    from runs.models import EvaluationRun, RunEntry, RunMode
 
-    return drainer_count(calls_workflows=mode == RunMode.WITH_WORKFLOW)
+    if not isinstance(run, EvaluationRun):
+        run = EvaluationRun.objects.filter(id=run).only("id", "mode").first()
+        if run is None:
+            return 0
+    if run.mode != RunMode.WITH_WORKFLOW:
+        return drainer_count()
+    entries = RunEntry.objects.filter(run_id=run.id, workflow_version__isnull=False)
+    concurrency = max(
+        (e.workflow_version.max_concurrency for e in entries.select_related("workflow_version")),
+        default=1,
+    )
+    return drainer_count(calls_workflows=True, max_concurrency=concurrency)
 
 
 def batch_size(*, calls_workflows: bool) -> int:

@@ -25,7 +25,7 @@ from runs.engine.budget import Budget, Usage, not_run_error, reset_leaked_reserv
 from runs.engine.enqueue import enqueue_drainers
 from runs.engine.finish import try_finish
 from runs.engine.pipeline import LoopThread, Window, drain_pipelined
-from runs.engine.writes import TaskOutcome, fail_tasks, write_batch
+from runs.engine.writes import TaskOutcome, fail_tasks, write_batch, write_locked_batch_pg
 from runs.mapping import SPECIAL_WORKFLOW_OUTPUTS, Selector, parse_selector
 from runs.models import EvaluationRun, MetricBinding, RunEntry, RunStatus, RunTask, TaskStatus
 
@@ -69,6 +69,21 @@ class EntryContext:
         return sum(1 for b in self.bindings if b.is_judge)
 
 
+def share_out(executor, drainers: int) -> None:
+    """The workflow's max concurrency (and rate limit) hold across the whole run: each of
+    the run's ``drainers`` gets its share. The executor's limiters are rebuilt, since they
+    were sized for the whole limit when it was built."""
+    from evalsite.outbound import calls
+
+    if drainers <= 1:
+        return
+    executor.max_concurrency = max(1, executor.max_concurrency // drainers)
+    executor.concurrency = calls.Limits(max_concurrency=executor.max_concurrency)
+    if executor.rps_limit:
+        executor.rps_limit = executor.rps_limit / drainers
+        executor.rate = calls.Limits(rps_limit=executor.rps_limit)
+
+
 def _compile(mapping: dict, columns: list[str]) -> list[tuple[str, Selector]]:
     compiled = []
     for name, text in (mapping or {}).items():
@@ -106,8 +121,7 @@ class RunContext:
                         f"Workflow '{workflow_version.workflow.name}' v{workflow_version.number} "
                         f"cannot be called: {' '.join(exc.messages)}"
                     ) from exc
-                # The workflow's max concurrency holds across the whole run: share it out.
-                executor.max_concurrency = max(1, workflow_version.max_concurrency // drainers)
+                share_out(executor, drainers)
                 context.executor = executor
                 context.model = pricing.workflow_model(workflow_version)
                 context.workflow_version_id = workflow_version.id
@@ -405,7 +419,7 @@ class Drainer:
     def __init__(self, run: EvaluationRun, *, drainers: int | None = None):
         self.run_id = run.id
         self.owner = claims.new_lease_owner()
-        self.context = RunContext(run, drainers=drainers or conf.drainer_count_for(run.mode))
+        self.context = RunContext(run, drainers=drainers or conf.drainer_count_for(run))
         self.batch_size = conf.batch_size(calls_workflows=self.context.calls_workflows)
         self.lease = conf.lease_seconds()
         self.leases = claims.LeaseKeeper(run.id, owner=self.owner, lease_seconds=self.lease)
@@ -535,11 +549,16 @@ class Drainer:
                 self.stop_at_cap()
                 return False
             return more
+        locked = self.locks_rows()
         while True:
             if not self.run_is_running():
                 return False
             if time.monotonic() >= deadline:
                 return self.has_pending()
+            if locked:
+                if not sql.retry_on_deadlock(self.lock_and_process)():
+                    return False
+                continue
             rows = self.claim_rows(self.batch_size)
             if not rows:
                 return False
@@ -549,6 +568,27 @@ class Drainer:
             except Exception:
                 self.give_back(task_ids)
                 raise
+
+    def locks_rows(self) -> bool:
+        """Dataset-only rows on PostgreSQL are leased by row locks, not by a claim UPDATE:
+        each row is written once. Runs with caps keep the claim (their reservations are
+        tied to claimed rows)."""
+        return sql.is_postgresql() and not self.budget.active
+
+    def lock_and_process(self) -> int:
+        """One batch in one transaction: lock pending rows, score them, write them."""
+        with transaction.atomic():
+            rows = claims.lock_and_load_pg(self.run_id, owner=self.owner, limit=self.batch_size)
+            if not rows:
+                return 0
+            if self.rescoring:
+                self.context.load_rescores([row[0] for row in rows])
+            outcomes = []
+            for task_id, entry_id, data in rows:
+                outcomes.append(score_row_sync(self.context, task_id, entry_id, data or {}))
+            write_locked_batch_pg(self.run_id, outcomes)
+            self.leases.tick()  # the worker heartbeat (there are no leases to renew)
+        return len(rows)
 
     def give_back(self, task_ids: list[int]) -> None:
         """After an unexpected error: rows that used up their attempts fail, others go back."""

@@ -17,12 +17,9 @@ def enqueue_plan(run_id) -> None:
 
 def enqueue_drainers(run_id, count: int | None = None) -> None:
     if count is None:
-        from runs.models import EvaluationRun
-
-        mode = EvaluationRun.objects.filter(id=run_id).values_list("mode", flat=True).first()
-        if mode is None:
+        count = conf.drainer_count_for(run_id)
+        if not count:
             return
-        count = conf.drainer_count_for(mode)
     for index in range(count):
         async_task("runs.tasks.drain_run", str(run_id), task_name=f"drain-run-{run_id}-{index}")
     log.info("run %s: %d drainer(s) enqueued", run_id, count)

@@ -72,7 +72,7 @@ def plan_run(run_id, *, inline_drainer: bool = False) -> bool:
         return False
     log.info("run %s: planned %d task(s)", run_id, total)
     sql.refresh_planner_statistics(RunTask, rows=total)
-    drainers = conf.drainer_count_for(run.mode)
+    drainers = conf.drainer_count_for(run)
     others = drainers - 1 if inline_drainer else drainers
     if others > 0:
         enqueue_drainers(run_id, others)

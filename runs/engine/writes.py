@@ -7,6 +7,7 @@ while its first worker was still busy) still ends with exactly one result per me
 from __future__ import annotations
 
 import json
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,25 @@ def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
         "reasoning = excluded.reasoning, error_description = excluded.error_description, "
         "details = excluded.details, cost = excluded.cost"
     )
+    rows = _result_rows(run_id, outcomes)
+    if not rows:
+        return
+    if sql.is_postgresql():
+        _copy_results(rows, columns=columns, update=update)
+        return
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), RESULT_CHUNK):
+            chunk = rows[start : start + RESULT_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            params = [value for row in chunk for value in row]
+            cursor.execute(
+                f"INSERT INTO {results} ({columns}) VALUES {values} "  # noqa: S608
+                f"ON CONFLICT (task_id, binding_id) DO UPDATE SET {update}",
+                params,
+            )
+
+
+def _result_rows(run_id, outcomes: list[TaskOutcome]) -> list[tuple]:
     run_param = sql.uuid_param(run_id)
     binding_params: dict = {}
     rows: list[tuple] = []
@@ -85,21 +105,67 @@ def _upsert_results(run_id, outcomes: list[TaskOutcome]) -> None:
                     metric.cost,
                 )
             )
-    if not rows:
-        return
-    if sql.is_postgresql():
-        _copy_results(rows, columns=columns, update=update)
-        return
+    return rows
+
+
+def write_locked_batch_pg(run_id, outcomes: list[TaskOutcome], *, now=None) -> int:
+    """PostgreSQL, dataset-only rows locked by ``claims.lock_and_load_pg`` in the caller's
+    transaction: the results, the rows' final status and the run's counters in one
+    statement after one COPY. Each row is written once (pending -> succeeded). Returns how
+    many rows moved (rows canceled meanwhile are not pending and keep no result)."""
+    now = now or timezone.now()
+    rows = _result_rows(run_id, outcomes)
+    tasks, results, runs = (sql.table(m) for m in (RunTask, MetricResult, EvaluationRun))
+    statement = (
+        f"WITH moved AS (UPDATE {tasks} SET status = 'succeeded', error = '', "  # noqa: S608
+        "finished_at = %(now)s, lease_expires_at = NULL, rescore = FALSE, "
+        "attempts = attempts + 1 WHERE id = ANY(%(ids)s) AND status = 'pending' RETURNING id), "
+        f"staged AS (DELETE FROM runs_result_stage RETURNING {RESULT_COLUMNS}), "
+        f"stored AS (INSERT INTO {results} ({RESULT_COLUMNS}) SELECT {RESULT_COLUMNS} "
+        "FROM staged WHERE task_id IN (SELECT id FROM moved) "
+        f"ON CONFLICT (task_id, binding_id) DO UPDATE SET {RESULT_UPDATE}) "
+        f"UPDATE {runs} SET succeeded_tasks = succeeded_tasks + (SELECT count(*) FROM moved), "
+        "last_progress_at = %(now)s WHERE id = %(run)s RETURNING (SELECT count(*) FROM moved)"
+    )
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), RESULT_CHUNK):
-            chunk = rows[start : start + RESULT_CHUNK]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
-            params = [value for row in chunk for value in row]
-            cursor.execute(
-                f"INSERT INTO {results} ({columns}) VALUES {values} "  # noqa: S608
-                f"ON CONFLICT (task_id, binding_id) DO UPDATE SET {update}",
-                params,
-            )
+        if rows:
+            _stage(cursor, rows)
+        cursor.execute(
+            statement,
+            {"now": now, "ids": [o.task_id for o in outcomes], "run": sql.uuid_param(run_id)},
+        )
+        found = cursor.fetchone()
+    return found[0] if found else 0
+
+
+RESULT_COLUMNS = (
+    "run_id, task_id, binding_id, number_value, string_value, reasoning, "
+    "error_description, details, cost"
+)
+RESULT_UPDATE = (
+    "number_value = excluded.number_value, string_value = excluded.string_value, "
+    "reasoning = excluded.reasoning, error_description = excluded.error_description, "
+    "details = excluded.details, cost = excluded.cost"
+)
+# Database connections (psycopg's own objects) that already have the stage table.
+_staged_connections: weakref.WeakSet = weakref.WeakSet()
+
+
+def _stage(cursor, rows: list[tuple]) -> None:
+    """COPY result rows into the session's temp stage table (created once per connection;
+    emptied at commit)."""
+    raw = connection.connection
+    if raw not in _staged_connections:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS runs_result_stage (run_id uuid, task_id bigint, "
+            "binding_id uuid, number_value double precision, string_value text, reasoning text, "
+            "error_description text, details jsonb, cost double precision) ON COMMIT DELETE ROWS"
+        )
+        # Remembered once committed (a rolled-back transaction takes the table with it).
+        transaction.on_commit(lambda: _staged_connections.add(raw))
+    with cursor.cursor.copy(f"COPY runs_result_stage ({RESULT_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _copy_results(rows: list[tuple], *, columns: str, update: str) -> None:
@@ -107,14 +173,7 @@ def _copy_results(rows: list[tuple], *, columns: str, update: str) -> None:
     times faster than multi-row INSERTs built client-side)."""
     results = sql.table(MetricResult)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS runs_result_stage (run_id uuid, task_id bigint, "
-            "binding_id uuid, number_value double precision, string_value text, reasoning text, "
-            "error_description text, details jsonb, cost double precision) ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy(f"COPY runs_result_stage ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _stage(cursor, rows)
         cursor.execute(
             f"INSERT INTO {results} ({columns}) SELECT {columns} FROM runs_result_stage "  # noqa: S608
             f"ON CONFLICT (task_id, binding_id) DO UPDATE SET {update}"

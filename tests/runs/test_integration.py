@@ -232,3 +232,155 @@ def test_two_clusters_work_one_run_without_duplicates(
     owners = RunTask.objects.filter(run=run).values_list("lease_owner", flat=True)
     worked = {owner.split(":")[1] for owner in owners}
     assert worked & pids_a and worked & pids_b  # both clusters processed rows
+
+
+def _drainer_messages(run, cluster) -> int:
+    """Drainers the planner enqueued for the run, besides itself (it drains first)."""
+    found = re.findall(rf"run {run.id}: (\d+) drainer\(s\) enqueued", cluster.log())
+    return int(found[0]) if found else 0
+
+
+def test_an_agent_allowing_more_than_one_drainer_holds_is_worked_by_several_drainers(
+    broker, project, owner, make_dataset, make_agent, monkeypatch
+):
+    # One drainer holds 4 calls; the agent allows 12: three drainers (the planner's own and
+    # two more), each holding a third, run at once on three workers.
+    monkeypatch.setenv("EVALSITE_RUN_DRAINER_CONCURRENCY", "4")
+    monkeypatch.setenv("Q_WORKERS", "3")
+    import threading
+    import time
+
+    echo = echo_agent()
+    lock = threading.Lock()
+    live = [0, 0]  # in flight now, most ever in flight
+
+    def agent(request):
+        with lock:
+            live[0] += 1
+            live[1] = max(live[1], live[0])
+        time.sleep(0.1)
+        with lock:
+            live[0] -= 1
+        return echo(request)
+
+    version = make_dataset(qa_rows(240))
+    with FakeServer(agent) as server:
+        workflow = make_agent(server.url, max_concurrency=12)
+        with qcluster(**broker) as cluster:
+            run = wait_finished(
+                start(project, owner, version, [exact_match_entry(workflow)]), cluster, timeout=120
+            )
+            drainers = _drainer_messages(run, cluster)
+        assert len(server.requests) == 240
+
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 240
+    assert_scored_once(run, bindings=1)
+    assert drainers == 2  # besides the planning task, which drains first
+    assert 4 < live[1] <= 12  # more than one drainer's share, never above the agent's limit
+    owners = set(RunTask.objects.filter(run=run).values_list("lease_owner", flat=True))
+    assert len(owners) >= 2
+
+
+def test_a_dataset_only_run_gets_a_drainer_per_worker(
+    broker, project, owner, make_dataset, monkeypatch
+):
+    monkeypatch.setenv("Q_WORKERS", "3")
+    version = make_dataset(trace_rows(120))
+    config = [exact_match_entry(response="$.dataset.output", expected="$.dataset.expected")]
+    with qcluster(**broker) as cluster:
+        run = wait_finished(start(project, owner, version, config), cluster)
+        drainers = _drainer_messages(run, cluster)
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 120
+    assert_scored_once(run, bindings=1)
+    assert drainers == 2  # three workers: the planner drains, two more drainers join it
+
+
+def test_postgresql_writes_each_dataset_only_row_once(broker, project, owner, make_dataset):
+    """Dataset-only rows are leased by row locks, not a claim UPDATE: one write per row."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row-lock leases are PostgreSQL's")
+    tasks = connection.ops.quote_name(RunTask._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE test_task_writes (task_id bigint)")
+        cursor.execute(
+            "CREATE FUNCTION test_note_task_write() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO test_task_writes VALUES (NEW.id); RETURN NEW; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER test_task_writes AFTER UPDATE ON {tasks} "
+            "FOR EACH ROW EXECUTE FUNCTION test_note_task_write()"
+        )
+    try:
+        version = make_dataset(trace_rows(90))
+        config = [exact_match_entry(response="$.dataset.output", expected="$.dataset.expected")]
+        with qcluster(**broker) as cluster:
+            run = wait_finished(start(project, owner, version, config), cluster)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT task_id, count(*) FROM test_task_writes GROUP BY task_id")
+            writes = dict(cursor.fetchall())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS test_task_writes ON {tasks}")
+            cursor.execute("DROP FUNCTION IF EXISTS test_note_task_write()")
+            cursor.execute("DROP TABLE IF EXISTS test_task_writes")
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 90
+    assert_scored_once(run, bindings=1)
+    ids = set(RunTask.objects.filter(run=run).values_list("id", flat=True))
+    assert set(writes) == ids
+    assert set(writes.values()) == {1}
+
+
+def test_a_killed_cluster_mid_dataset_only_batch_loses_nothing(
+    broker, project, owner, make_dataset, settings, monkeypatch
+):
+    """The killed drainer's rows (locked, on PostgreSQL; claimed, on SQLite) are worked by
+    the next cluster, and every row ends with exactly one result."""
+    from metrics import services as metric_services
+
+    slow = "tests.runs.slow_metrics.slow_exact"
+    monkeypatch.setenv("EVALSITE_RUN_BATCH_SIZE", "4")  # 4 rows x 0.3 s a batch
+    monkeypatch.setenv("EVALSITE_CUSTOM_METRICS", slow)
+    settings.EVALSITE_CUSTOM_METRICS = [slow]
+    metric = metric_services.metric_create(
+        project=project,
+        user=owner,
+        name="Slow exact",
+        implementation="custom_python",
+        params={"path": slow},
+        inputs=[{"name": "response", "description": ""}, {"name": "expected", "description": ""}],
+        value_type="METRIC_VALUE_TYPE_NUMBER",
+        range_min=0,
+        range_max=1,
+    )
+    version = make_dataset([{"output": f"a{i}", "expected": f"a{i}"} for i in range(40)])
+    selector = {"response": "$.dataset.output", "expected": "$.dataset.expected"}
+    entry = {
+        "workflow": None,
+        "metrics": [{"id": str(metric.id), "input_transformer": {"selector": selector}}],
+    }
+    with qcluster(**broker, log_name="qcluster-killed") as cluster:
+        run = start(project, owner, version, [entry])
+        wait_until(
+            lambda: RunTask.objects.filter(run=run, status=TaskStatus.SUCCEEDED).count() >= 8,
+            timeout=60,
+            message=f"some progress\n{cluster.log()[-3000:]}",
+        )
+        cluster.kill()
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.succeeded_tasks < 40
+
+    with qcluster(**broker, log_name="qcluster-restarted") as cluster:
+
+        def finished_after_sweeping():
+            sweeper.sweep()
+            run.refresh_from_db()
+            return run.status in FINISHED
+
+        wait_until(finished_after_sweeping, timeout=120, interval=1, message=cluster.log())
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert (run.total_tasks, run.succeeded_tasks) == (40, 40)
+    assert MetricResult.objects.filter(run=run, number_value=1.0).count() == 40
+    assert_scored_once(run, bindings=1)
