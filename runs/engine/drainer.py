@@ -570,10 +570,10 @@ class Drainer:
                 raise
 
     def locks_rows(self) -> bool:
-        """Dataset-only rows on PostgreSQL are leased by row locks, not by a claim UPDATE:
-        each row is written once. Runs with caps keep the claim (their reservations are
+        """With ``EVALSITE_RUN_ROW_LOCKS`` (see ``conf.row_locks``), dataset-only rows on
+        PostgreSQL are leased by row locks, not by a claim UPDATE: each row is written once. Runs with caps keep the claim (their reservations are
         tied to claimed rows)."""
-        return sql.is_postgresql() and not self.budget.active
+        return conf.row_locks() and sql.is_postgresql() and not self.budget.active
 
     def lock_and_process(self) -> int:
         """One batch in one transaction: lock pending rows, score them, write them."""

@@ -295,9 +295,14 @@ def test_a_dataset_only_run_gets_a_drainer_per_worker(
     assert drainers == 2  # three workers: the planner drains, two more drainers join it
 
 
-def test_postgresql_writes_each_dataset_only_row_once(broker, project, owner, make_dataset):
-    """Dataset-only rows are leased by row locks, not a claim UPDATE: one write per row."""
+def test_postgresql_writes_each_dataset_only_row_once(
+    broker, project, owner, make_dataset, monkeypatch
+):
+    """With EVALSITE_RUN_ROW_LOCKS, dataset-only rows are leased by row locks, not a claim
+    UPDATE: one write per row."""
     from django.db import connection
+
+    monkeypatch.setenv("EVALSITE_RUN_ROW_LOCKS", "1")
 
     if connection.vendor != "postgresql":
         pytest.skip("row-lock leases are PostgreSQL's")
@@ -335,9 +340,11 @@ def test_postgresql_writes_each_dataset_only_row_once(broker, project, owner, ma
 def test_a_killed_cluster_mid_dataset_only_batch_loses_nothing(
     broker, project, owner, make_dataset, settings, monkeypatch
 ):
-    """The killed drainer's rows (locked, on PostgreSQL; claimed, on SQLite) are worked by
-    the next cluster, and every row ends with exactly one result."""
+    """The killed drainer's rows (locked, on PostgreSQL with EVALSITE_RUN_ROW_LOCKS; claimed,
+    on SQLite) are worked by the next cluster, and every row ends with exactly one result."""
     from metrics import services as metric_services
+
+    monkeypatch.setenv("EVALSITE_RUN_ROW_LOCKS", "1")
 
     slow = "tests.runs.slow_metrics.slow_exact"
     monkeypatch.setenv("EVALSITE_RUN_BATCH_SIZE", "4")  # 4 rows x 0.3 s a batch
