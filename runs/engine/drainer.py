@@ -571,8 +571,8 @@ class Drainer:
 
     def locks_rows(self) -> bool:
         """With ``EVALSITE_RUN_ROW_LOCKS`` (see ``conf.row_locks``), dataset-only rows on
-        PostgreSQL are leased by row locks, not by a claim UPDATE: each row is written once. Runs with caps keep the claim (their reservations are
-        tied to claimed rows)."""
+        PostgreSQL are leased by row locks, not by a claim UPDATE: each row is written once.
+        Runs with caps keep the claim (their reservations are tied to claimed rows)."""
         return conf.row_locks() and sql.is_postgresql() and not self.budget.active
 
     def lock_and_process(self) -> int:
