@@ -36,6 +36,9 @@ class SpanRowOutcome(MetricOutcome):
     # [(span index in the trace, span id, span name, MetricOutcome)]
     spans: list = field(default_factory=list)
     not_applicable: bool = False
+    # The model calls made for the row (one per span a judge scored): the drainer counts
+    # these, not one per binding, against the run's judge calls.
+    span_calls: int = 0
 
     # The judge-call cache stores a row outcome and gives back a plain one, which has no
     # per-span results: a span binding's row is never stored in it (the key set by the
@@ -127,6 +130,7 @@ def _usage(outcomes: list[MetricOutcome]) -> dict:
         return {}
     return {
         "called": True,
+        "span_calls": len(called),
         "input_tokens": sum(o.input_tokens or 0 for o in called),
         "output_tokens": sum(o.output_tokens or 0 for o in called),
     }

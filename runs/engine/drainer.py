@@ -348,7 +348,8 @@ async def process_row(context: RunContext, task_id, entry_id, data: dict, client
                 usage.cached_saved += outcome.cost or 0.0
                 outcome.cost = 0.0
                 continue
-            usage.judge_calls += 1
+            # A span judge made one call per span it scored (traces.span_scoring).
+            usage.judge_calls += getattr(outcome, "span_calls", 1)
             usage.tokens += (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
             outcome.cost = context.prices.cost(
                 binding.model, outcome.input_tokens, outcome.output_tokens

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from datasets.models import Dataset
 from runs import services as run_services
 from runs.models import EvaluationRun, MetricBinding, MetricResult, RunStatus
-from tests.runs.conftest import builtin
+from tests.runs.conftest import builtin, make_dataset  # noqa: F401 - a fixture
 from tests.runs_api.test_pydo import pydo_client
 from tests.support.processes import qcluster, wait_until, web_server
 from traces import demo
@@ -354,6 +354,7 @@ def test_schema_relevance_and_a_span_judge_through_a_real_cluster(project, owner
 
     # One judge call per LLM span (four chats, one model call each), each seeing its span.
     assert len(prompts) == 4
+    assert run.judge_calls == 4  # counted per span call, not once per row
     assert all(p.startswith("Rate the LLM step chat acme-mini: ") for p in prompts)
     assert any("two-year limited warranty" in p for p in prompts)
 
@@ -449,3 +450,52 @@ async def _plain():
     from metrics.scoring import MetricOutcome
 
     return MetricOutcome(number_value=1.0)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_span_judge_counts_one_judge_call_per_span_it_scored(project, owner, make_dataset):  # noqa: F811
+    """Two traces with three LLM spans each: six judge calls, and the run counts six (it
+    used to count one per row), so usage and the judge-call cap see the real calls."""
+    from metrics import services as metric_services
+    from tests.metrics.fake_openai import fake_openai_server
+
+    def trace(i):
+        return {
+            "input": f"q{i}",
+            "trace": {
+                "spans": [
+                    {"span_id": f"s{i}{k}", "name": f"chat {k}", "type": LLM, "output": "ok"}
+                    for k in range(3)
+                ]
+            },
+        }
+
+    version = make_dataset([trace(0), trace(1)], name="Multi-step traces")
+    with fake_openai_server() as judge_server:
+        judge_server.reply('{"score": 1, "reasoning": "Fine."}')
+        judge = metric_services.metric_create(
+            project=project,
+            user=owner,
+            name="Step judge",
+            implementation="llm_judge",
+            params={
+                "base_url": judge_server.url,
+                "model": "judge-1",
+                "max_retries": 0,
+                "prompt": "Rate the step {{span_name}}: {{span_output}}",
+            },
+        )
+        run = start(project, owner, version, [{"id": str(judge.id), "span_type": LLM}])
+        with qcluster() as cluster:
+
+            def done():
+                run.refresh_from_db()
+                return run.status in FINISHED
+
+            wait_until(done, timeout=120, message=f"run to finish\n{cluster.log()[-3000:]}")
+        calls = len(judge_server.requests)
+    assert run.status == RunStatus.SUCCEEDED, run.error_description
+    assert calls == 6
+    assert run.judge_calls == 6
+    assert SpanMetricResult.objects.filter(binding__run=run).count() == 6
