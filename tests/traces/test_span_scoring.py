@@ -26,6 +26,19 @@ def demo_version(project, owner):
     return Dataset.objects.get(project=project, name=demo.DATASET_NAME).versions.get()
 
 
+def span_judge(project, owner, url: str, name: str, prompt: str):
+    """An LLM judge whose prompt names span variables (so it scores spans) at ``url``."""
+    from metrics import services as metric_services
+
+    return metric_services.metric_create(
+        project=project,
+        user=owner,
+        name=name,
+        implementation="llm_judge",
+        params={"base_url": url, "model": "judge-1", "max_retries": 0, "prompt": prompt},
+    )
+
+
 def start(project, owner, version, metrics):
     return run_services.run_start(
         project=project,
@@ -314,17 +327,12 @@ def test_schema_relevance_and_a_span_judge_through_a_real_cluster(project, owner
     relevance = builtin("span_retriever_chunk_relevance")
     with fake_openai_server() as judge_server:
         judge_server.reply('{"score": 0.5, "reasoning": "Half right."}')
-        judge = metric_services.metric_create(
-            project=project,
-            user=owner,
-            name="LLM step judge",
-            implementation="llm_judge",
-            params={
-                "base_url": judge_server.url,
-                "model": "judge-1",
-                "max_retries": 0,
-                "prompt": "Rate the {{span_type}} step {{span_name}}: {{span_output}}",
-            },
+        judge = span_judge(
+            project,
+            owner,
+            judge_server.url,
+            "LLM step judge",
+            "Rate the {{span_type}} step {{span_name}}: {{span_output}}",
         )
         run = start(
             project,
@@ -457,7 +465,6 @@ async def _plain():
 def test_a_span_judge_counts_one_judge_call_per_span_it_scored(project, owner, make_dataset):  # noqa: F811
     """Two traces with three LLM spans each: six judge calls, and the run counts six (it
     used to count one per row), so usage and the judge-call cap see the real calls."""
-    from metrics import services as metric_services
     from tests.metrics.fake_openai import fake_openai_server
 
     def trace(i):
@@ -474,17 +481,12 @@ def test_a_span_judge_counts_one_judge_call_per_span_it_scored(project, owner, m
     version = make_dataset([trace(0), trace(1)], name="Multi-step traces")
     with fake_openai_server() as judge_server:
         judge_server.reply('{"score": 1, "reasoning": "Fine."}')
-        judge = metric_services.metric_create(
-            project=project,
-            user=owner,
-            name="Step judge",
-            implementation="llm_judge",
-            params={
-                "base_url": judge_server.url,
-                "model": "judge-1",
-                "max_retries": 0,
-                "prompt": "Rate the step {{span_name}}: {{span_output}}",
-            },
+        judge = span_judge(
+            project,
+            owner,
+            judge_server.url,
+            "Step judge",
+            "Rate the step {{span_name}}: {{span_output}}",
         )
         run = start(project, owner, version, [{"id": str(judge.id), "span_type": LLM}])
         with qcluster() as cluster:
