@@ -13,6 +13,8 @@ from runs.models import (
     EvaluationTestCaseVersion,
     MetricBinding,
     MetricResult,
+    ModelEvaluationPreset,
+    ModelEvaluationRun,
     ModelPrice,
     ProjectRunDefaults,
     RunEntry,
@@ -211,3 +213,24 @@ class CallCacheAdmin(ReadOnlyAdmin):
     list_display = ("key", "kind", "cost", "created_at")
     list_filter = ("kind",)
     exclude = ("payload",)  # agent answers: untrusted, possibly large
+
+
+@admin.register(ModelEvaluationPreset)
+class ModelEvaluationPresetAdmin(ReadOnlyAdmin):
+    """Presets are saved by ``create_model_evaluation_run``; operators read or delete them."""
+
+    list_display = ("name", "project", "candidate_workflow", "dataset", "created_at")
+    list_filter = ("project",)
+    search_fields = ("name",)
+
+
+@admin.register(ModelEvaluationRun)
+class ModelEvaluationRunAdmin(ReadOnlyAdmin):
+    """The Gradient model-evaluation record of a run (the run itself is under Evaluation
+    runs, where deleting it removes this too)."""
+
+    list_display = ("run", "candidate_model_name", "candidate_model_source", "preset", "source")
+    search_fields = ("candidate_model_name",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
