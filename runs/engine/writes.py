@@ -7,7 +7,6 @@ while its first worker was still busy) still ends with exactly one result per me
 from __future__ import annotations
 
 import json
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,22 +146,19 @@ RESULT_UPDATE = (
     "reasoning = excluded.reasoning, error_description = excluded.error_description, "
     "details = excluded.details, cost = excluded.cost"
 )
-# Database connections (psycopg's own objects) that already have the stage table.
-_staged_connections: weakref.WeakSet = weakref.WeakSet()
 
 
 def _stage(cursor, rows: list[tuple]) -> None:
-    """COPY result rows into the session's temp stage table (created once per connection;
-    emptied at commit)."""
-    raw = connection.connection
-    if raw not in _staged_connections:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS runs_result_stage (run_id uuid, task_id bigint, "
-            "binding_id uuid, number_value double precision, string_value text, reasoning text, "
-            "error_description text, details jsonb, cost double precision) ON COMMIT DELETE ROWS"
-        )
-        # Remembered once committed (a rolled-back transaction takes the table with it).
-        transaction.on_commit(lambda: _staged_connections.add(raw))
+    """COPY result rows into the session's temp stage table (emptied at commit).
+
+    The table is created if missing on every batch, one cheap statement: remembering per
+    connection that it exists goes wrong whenever the creating transaction is rolled back
+    after the memo was taken (a test's on-commit capture did exactly that)."""
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS runs_result_stage (run_id uuid, task_id bigint, "
+        "binding_id uuid, number_value double precision, string_value text, reasoning text, "
+        "error_description text, details jsonb, cost double precision) ON COMMIT DELETE ROWS"
+    )
     with cursor.cursor.copy(f"COPY runs_result_stage ({RESULT_COLUMNS}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
