@@ -3,6 +3,7 @@ API keys and clients. Every app's tests build on these."""
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
@@ -138,17 +139,36 @@ def outsider_web(outsider, other_project):
     return _web_client_for(outsider)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist, tests that start processes or a browser go first within their
-    group: they mostly wait, so they overlap the quick ones instead of forming a tail. This
-    runs before pytest-django's own (stable) sort, which keeps Django's order of groups:
-    transactional tests, which flush the database (and the built-in metrics the migrations
-    created), after the others. The order is the same in every worker (xdist requires it)."""
+    """Under pytest-xdist, spread the tests that start processes or a browser (or flush the
+    database) over the first two thirds of the run. They mostly wait on their servers, so
+    each worker overlaps one with the quick, CPU-bound tests instead of all of them forming
+    a tail at the end; xdist hands tests out two at a time (``--maxschedchunk 2`` in
+    scripts/test), so the long ones do not queue behind each other on one worker.
+
+    This runs after pytest-django's sort, which puts transactional tests last because they
+    flush the database. Here that order is not needed: a flush sends post_migrate, which
+    restores what the migrations created (the built-in metrics, the schedules). The order is
+    the same in every worker, as xdist requires."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
 
     def slow(item) -> bool:
-        return any(item.get_closest_marker(name) for name in ("integration", "browser"))
+        if any(item.get_closest_marker(name) for name in ("integration", "browser")):
+            return True
+        marker = item.get_closest_marker("django_db")
+        return bool(marker and marker.kwargs.get("transaction"))
 
-    items.sort(key=lambda item: 0 if slow(item) else 1)
+    slow_items = [item for item in items if slow(item)]
+    quick_items = [item for item in items if not slow(item)]
+    if not slow_items:
+        return
+    step = max(1, (len(quick_items) * 2 // 3) // len(slow_items))
+    ordered = []
+    quick = iter(quick_items)
+    for item in slow_items:
+        ordered.append(item)
+        ordered.extend(itertools.islice(quick, step))
+    ordered.extend(quick)
+    items[:] = ordered
