@@ -13,8 +13,9 @@ import httpx
 import pytest
 from django.core.exceptions import ValidationError
 
-from evalsite.outbound import guard, transport
+from evalsite.outbound import guard, templating, transport
 from evalsite.outbound.transport import OutboundRefused, new_client
+from metrics import judge
 from metrics import services as metric_services
 from metrics.scoring import build_scorer
 from tests.metrics.fake_openai import fake_openai_server
@@ -344,3 +345,39 @@ def test_the_demo_seed_skips_the_loopback_agent_when_loopback_is_refused(project
     assert "loopback" in " ".join(lines)
     assert Workflow.objects.filter(project=project, name=demo.PYTHON_NAME).exists()
     assert not Workflow.objects.filter(project=project, name=demo.HTTP_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (3.0, "3"),
+        (-2.0, "-2"),
+        (3.5, "3.5"),
+        (7, "7"),
+        (None, ""),
+        (True, "true"),
+        ("naïve {{x}}", "naïve {{x}}"),  # a value is not rendered again
+        ({"é": [1, 2.0]}, '{"é": [1, 2.0]}'),
+    ],
+)
+def test_the_one_rendering_rule(value, text):
+    assert templating.text_of(value) == text
+    assert templating.render_text("<{{ v }}>", {"v": value}) == f"<{text}>"
+
+
+def test_missing_and_none_render_empty_unless_the_caller_gives_a_stand_in():
+    assert templating.render_text("a{{gone}}b{{none}}c", {"none": None}) == "abc"
+    assert templating.render_text("{{none}}", {"none": None}, missing="-") == "-"
+    assert judge.render("{{n}} / {{none}}", {"n": 3.0, "none": None}) == "3 / (not provided)"
+
+
+def test_agents_get_the_rule_in_text_and_the_value_itself_alone(make_workflow):
+    """Through the HTTP executor: text placeholders follow the rule, a string that is one
+    placeholder keeps the value's JSON type."""
+    inputs = [{"name": n, "description": "", "required": False} for n in ("n", "none")]
+    body = {"text": "n={{n}} none={{none}}.", "n": "{{n}}", "none": "{{none}}"}
+    with FakeServer(echo_agent()) as server:
+        workflow = make_workflow(config=http_config(server.url, body_template=body), inputs=inputs)
+        run_once(workflow.latest_version(), {"n": 3.0, "none": None})
+    [request] = server.requests
+    assert request.json == {"text": "n=3 none=.", "n": 3.0, "none": None}
