@@ -4,6 +4,11 @@
   the limit (``DATA_UPLOAD_MAX_MEMORY_SIZE`` for JSON and forms; the upload limit for
   multipart) gets a JSON 400 without being read; ``RequestDataTooBig`` raised later becomes
   the same JSON 400 instead of Django's HTML page.
+- Everywhere but OTLP ingestion, a body sent with ``Transfer-Encoding: chunked`` and no
+  ``Content-Length`` gets a 411 before a byte is read: Django's WSGI request reads a body
+  without a length as empty, so an upload would otherwise be answered "no file was submitted"
+  (and a JSON body "required field") whatever it held. ``/otlp/`` reads the server-terminated
+  stream itself, bounded (``traces.views``), because trace exporters may stream.
 - Everywhere, a query parameter (``search=``, filters...) whose name or value holds a NUL
   character is refused with a 400 naming the parameter: PostgreSQL cannot compare text with
   ``\\x00`` in it. (URL decoding turns undecodable bytes into U+FFFD, so lone surrogates cannot
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from evalsite import uploads
 from evalsite.errors import error_body
@@ -27,13 +32,27 @@ def is_api(path: str) -> bool:
     return path.startswith(API_PREFIXES) or path.rstrip("/") in ("/v1", "/v2/gen-ai")
 
 
-def _bad_request(request, message: str, *, code: str, field: str = ""):
+CHUNKED_PREFIXES = ("/otlp/",)
+LENGTH_REQUIRED = (
+    "Send the request body with a Content-Length header: chunked bodies "
+    "(Transfer-Encoding: chunked) are not accepted."
+)
+
+
+def _bad_request(request, message: str, *, code: str, field: str = "", status: int = 400):
     if is_api(request.path):
         # Each dialect's error shape (DigitalOcean's under /v2/gen-ai): evalsite.errors.
         errors = {field: [message]} if field else None
-        body = error_body(request, status=400, message=message, code=code, errors=errors)
-        return JsonResponse(body, status=400)
-    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        body = error_body(request, status=status, message=message, code=code, errors=errors)
+        return JsonResponse(body, status=status)
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def is_chunked_without_length(request) -> bool:
+    if request.path.startswith(CHUNKED_PREFIXES):
+        return False
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "")
+    return "chunked" in encoding.lower() and not request.META.get("CONTENT_LENGTH")
 
 
 class RequestGuardMiddleware:
@@ -41,6 +60,8 @@ class RequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if is_chunked_without_length(request):
+            return _bad_request(request, LENGTH_REQUIRED, code="length_required", status=411)
         for name, values in request.GET.lists():
             for text in (name, *values):
                 problem = text_problem(text)

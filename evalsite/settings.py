@@ -278,8 +278,15 @@ LOGGING = {
 
 # Outbound calls (workflows, LLM judges, "Try it") go through evalsite.outbound, which checks
 # every connection's address; loopback and private ranges are refused unless allowed here
-# (scripts/run allows loopback for the bundled demo agent; scripts/test for the fake servers).
+# (scripts/run allows the loopback port of the bundled demo agent only, i.e. this server's;
+# scripts/test all of loopback, for the fake servers).
 EVALSITE_ALLOW_LOOPBACK = env_bool("EVALSITE_ALLOW_LOOPBACK", False)
+try:
+    EVALSITE_ALLOW_LOOPBACK_PORTS = [int(p) for p in env_list("EVALSITE_ALLOW_LOOPBACK_PORTS")]
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "EVALSITE_ALLOW_LOOPBACK_PORTS must be comma-separated port numbers, e.g. 8000"
+    ) from exc
 EVALSITE_ALLOW_PRIVATE_NETWORKS = env_bool("EVALSITE_ALLOW_PRIVATE_NETWORKS", False)
 # {"env": NAME} secret references may only name variables with one of these prefixes.
 EVALSITE_SECRET_ENV_PREFIXES = env_list("EVALSITE_SECRET_ENV_PREFIXES", ["EVALSITE_SECRET_"])

@@ -276,7 +276,7 @@ class LlmJudge(Implementation):
     def outcome_from(self, response: httpx.Response) -> MetricOutcome:
         try:
             content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
             return MetricOutcome.error(
                 f"Judge reply is not an OpenAI chat completion: {response.text[:300]}"
             )
@@ -296,7 +296,7 @@ def with_usage(outcome: MetricOutcome, response: httpx.Response) -> MetricOutcom
     outcome.called = True
     try:
         usage = response.json().get("usage") or {}
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return outcome
     if isinstance(usage, dict):
         for source, target in (

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 
+from evalsite import safe_json
 from traces.models import MonitorPeriod
 from traces.span_scoring import SHORT, SPAN_TARGETS
 
@@ -67,7 +66,10 @@ class MonitorForm(forms.Form):
         if not text:
             return None
         try:
-            value = json.loads(text)
+            value = safe_json.loads(text)
+        except safe_json.UnsafeJSON as exc:  # too deep, NUL, lone surrogates
+            self.add_error("bindings", exc.message)
+            return False
         except ValueError:
             self.add_error("bindings", "Not valid JSON.")
             return False

@@ -77,6 +77,7 @@ def seed(*, project, user) -> list[str]:
             lines.append(f"workflow {spec['name']}: new version with the optional context input")
         except ValidationError as exc:
             # The HTTP demo agent lives on this server's loopback address, which outbound
-            # calls refuse unless EVALSITE_ALLOW_LOOPBACK is on (scripts/run turns it on).
+            # calls refuse unless EVALSITE_ALLOW_LOOPBACK is on or its port is listed in
+            # EVALSITE_ALLOW_LOOPBACK_PORTS (scripts/run lists this server's port).
             lines.append(f"skipped workflow {spec['name']}: {' '.join(exc.messages)}")
     return lines

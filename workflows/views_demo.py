@@ -4,13 +4,12 @@ optional ``"context"`` passage."""
 
 from __future__ import annotations
 
-import json
-
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from evalsite import safe_json
 from workflows.demo_agent import answer_question
 
 MAX_BODY = 64 * 1024
@@ -23,7 +22,9 @@ def demo_agent_endpoint(request):
     if len(request.body) > MAX_BODY:
         return JsonResponse({"error": "The request body is too large."}, status=413)
     try:
-        data = json.loads(request.body or b"{}")
+        data = safe_json.loads(request.body or b"{}")
+    except safe_json.UnsafeJSON as exc:  # too deep, NUL, lone surrogates
+        return JsonResponse({"error": exc.message}, status=400)
     except (ValueError, UnicodeDecodeError):
         return JsonResponse({"error": "The body must be JSON."}, status=400)
     question = data.get("question") if isinstance(data, dict) else None

@@ -12,6 +12,8 @@ import json
 from django.core.exceptions import ValidationError
 from rest_framework import serializers
 
+from evalsite import safe_json
+
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
@@ -24,12 +26,24 @@ def encode_cursor(values: dict) -> str:
 def decode_cursor(cursor: str) -> dict:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        values = safe_json.loads(base64.urlsafe_b64decode(padded.encode()), path="cursor")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:  # UnsafeJSON included
         raise ValidationError({"cursor": ["This cursor is not valid."]}) from exc
     if not isinstance(values, dict):
         raise ValidationError({"cursor": ["This cursor is not valid."]})
     return values
+
+
+# The positions a cursor can carry: what an ``IntegerField`` holds on every database.
+POSITION_RANGE = range(-(2**31), 2**31)
+
+
+def decode_position_cursor(cursor: str) -> int:
+    """The ``after`` position of a cursor made by ``encode_cursor({"after": n})``."""
+    after = decode_cursor(cursor).get("after")
+    if isinstance(after, bool) or not isinstance(after, int) or after not in POSITION_RANGE:
+        raise ValidationError({"cursor": ["This cursor is not valid."]})
+    return after
 
 
 def read_limit(raw, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:

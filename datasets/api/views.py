@@ -13,7 +13,13 @@ from rest_framework.views import APIView
 
 from datasets import exporting, selectors, services
 from datasets.api import serializers as s
-from datasets.api.pagination import decode_cursor, encode_cursor, page_body, paginated, read_limit
+from datasets.api.pagination import (
+    decode_position_cursor,
+    encode_cursor,
+    page_body,
+    paginated,
+    read_limit,
+)
 from datasets.filtersets import DatasetFilterSet
 from datasets.models import Dataset, DatasetItem, DatasetVersion
 from evalsite.api import PROJECT_ID_PARAM as PROJECT_PARAM
@@ -171,9 +177,7 @@ class ItemListApi(APIView):
         limit = read_limit(request.query_params.get("limit"))
         after = None
         if request.query_params.get("cursor"):
-            after = decode_cursor(request.query_params["cursor"]).get("after")
-            if not isinstance(after, int):
-                raise ValidationError({"cursor": ["This cursor is not valid."]})
+            after = decode_position_cursor(request.query_params["cursor"])
         page = selectors.items_page(
             version, after=after, limit=limit, search=request.query_params.get("search", "")
         )

@@ -9,8 +9,10 @@ documentation, benchmarking, reserved and other IANA special-purpose ranges (IPv
 Teredo and other tunnels. IPv6 forms that embed an IPv4 address (IPv4-mapped ``::ffff:0:0/96``,
 IPv4-compatible ``::/96``, NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) are judged by the
 embedded address. Loopback (127.0.0.0/8, ``::1``) is refused unless
-``EVALSITE_ALLOW_LOOPBACK``; private ranges (RFC 1918, CGNAT 100.64.0.0/10, unique-local
-``fc00::/7``, site-local ``fec0::/10``) unless ``EVALSITE_ALLOW_PRIVATE_NETWORKS``.
+``EVALSITE_ALLOW_LOOPBACK`` (any port) or the port is in ``EVALSITE_ALLOW_LOOPBACK_PORTS``
+(``scripts/run`` lists this server's own port: the bundled demo agent); private ranges
+(RFC 1918, CGNAT 100.64.0.0/10, unique-local ``fc00::/7``, site-local ``fec0::/10``) unless
+``EVALSITE_ALLOW_PRIVATE_NETWORKS``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django.core.exceptions import ValidationError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ALLOWED_SCHEMES = ("http", "https")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
@@ -75,6 +78,10 @@ def allow_loopback() -> bool:
     return bool(getattr(settings, "EVALSITE_ALLOW_LOOPBACK", False))
 
 
+def allowed_loopback_ports() -> frozenset[int]:
+    return frozenset(int(p) for p in getattr(settings, "EVALSITE_ALLOW_LOOPBACK_PORTS", ()) or ())
+
+
 def allow_private_networks() -> bool:
     return bool(getattr(settings, "EVALSITE_ALLOW_PRIVATE_NETWORKS", False))
 
@@ -93,23 +100,26 @@ def _in(address: IPAddress, networks) -> bool:
     return any(address.version == n.version and address in n for n in networks)
 
 
-def address_problem(address: IPAddress | str) -> str | None:
-    """Why ``address`` may not be connected to, or None when it may."""
+def address_problem(address: IPAddress | str, port: int | None = None) -> str | None:
+    """Why ``address`` (on ``port``, when known) may not be connected to, or None."""
     if isinstance(address, str):
         address = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(address)
         if embedded is not None:
-            problem = address_problem(embedded)
+            problem = address_problem(embedded, port)
             return f"embeds {embedded}, which {problem}" if problem else None
     if address in METADATA_ADDRESSES:
         return "is a cloud metadata address"
     if _in(address, LINK_LOCAL):
         return "is a link-local address"
     if _in(address, LOOPBACK):
-        if allow_loopback():
+        if allow_loopback() or (port is not None and port in allowed_loopback_ports()):
             return None
-        return "is a loopback address (set EVALSITE_ALLOW_LOOPBACK to allow it)"
+        return (
+            "is a loopback address (set EVALSITE_ALLOW_LOOPBACK, or list the port in "
+            "EVALSITE_ALLOW_LOOPBACK_PORTS, to allow it)"
+        )
     if _in(address, PRIVATE):
         if allow_private_networks():
             return None
@@ -131,8 +141,9 @@ def resolve(host: str, port: int | None) -> list[IPAddress]:
     return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
 
 
-def split_url(url: str) -> tuple[str, int | None]:
-    """(host, port) of an http(s) URL; ``ValidationError`` for anything else."""
+def split_url(url: str) -> tuple[str, int]:
+    """(host, port) of an http(s) URL (the scheme's port when none is given);
+    ``ValidationError`` for anything else."""
     try:
         parts = urlsplit(str(url))
         port = parts.port
@@ -144,7 +155,7 @@ def split_url(url: str) -> tuple[str, int | None]:
         raise ValidationError("The URL has no host.")
     if parts.username is not None or parts.password is not None:
         raise ValidationError("Put credentials in a header or an API key, not in the URL.")
-    return parts.hostname, port
+    return parts.hostname, port if port is not None else DEFAULT_PORTS[parts.scheme]
 
 
 def check_url(url: str, *, resolve_host: bool = True) -> None:
@@ -159,7 +170,7 @@ def check_url(url: str, *, resolve_host: bool = True) -> None:
             return
         addresses = resolve(host, port)
     for address in addresses:
-        problem = address_problem(address)
+        problem = address_problem(address, port)
         if problem:
             raise ValidationError(f"Refusing to call {host}: {address} {problem}.")
 

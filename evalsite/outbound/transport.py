@@ -55,7 +55,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         except (OSError, UnicodeError) as exc:
             raise httpcore.ConnectError(f"Cannot resolve host {name!r}: {exc}") from exc
         for address in addresses:
-            problem = guard.address_problem(address)
+            problem = guard.address_problem(address, port)
             if problem:
                 raise _Refused(f"Refusing to connect to {name}: {address} {problem}.")
         last: Exception | None = None

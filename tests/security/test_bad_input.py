@@ -3,6 +3,7 @@ SQLite and on PostgreSQL (which cannot store NUL characters at all)."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -79,6 +80,87 @@ def test_deep_json_in_a_json_array_import_is_a_400(api, project):
     )
     assert response.status_code == 400
     assert "nested" in json.dumps(response.json())
+
+
+def test_deep_json_to_the_demo_agent_is_a_json_400():
+    """Anonymous and CSRF-exempt: the body goes through the same depth-limited parser."""
+    response = Client().post(
+        "/demo-agent/answer",
+        '{"question": "Hi?", "context": ' + _nested(3_000) + "}",
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert "nested" in response.json()["error"]
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"after": ' + _nested(1_600) + "}",  # about 3.2 KB, the cursor of the audit
+        '{"after": 99999999999999999999999999}',
+        '{"after": 9223372036854775808}',
+        '{"after": -9223372036854775809}',
+        '{"after": 2147483648}',
+        '{"after": true}',
+    ],
+)
+def test_a_nested_or_out_of_range_cursor_is_a_400_naming_the_cursor(api, project, raw):
+    draft = make_draft(project, rows=[{"a": 1}, {"a": 2}])
+    response = api.get(vurl(draft, "/items?cursor=" + _cursor(raw)))
+    assert response.status_code == 400, response.content[:300]
+    assert "cursor" in response.json()["errors"]
+
+
+def test_a_cursor_in_range_still_pages(api, project):
+    draft = make_draft(project, rows=[{"a": 1}, {"a": 2}, {"a": 3}])
+    data = api.get(vurl(draft, "/items?cursor=" + _cursor('{"after": 0}'))).json()["data"]
+    assert [row["data"]["a"] for row in data] == [2, 3]
+
+
+def test_deep_json_in_monitor_bindings_is_a_form_error(web, project):
+    from traces.models import Monitor
+
+    data = {
+        "name": "Deep",
+        "interval_minutes": "5",
+        "period": "day",
+        "settle_seconds": "60",
+        "bindings": "[" + _nested(DEEP) + "]",
+    }
+    response = web.post(f"/projects/{project.pk}/monitors/new/", data)
+    assert response.status_code == 400
+    assert "nested" in response.content.decode()
+    assert not Monitor.objects.exists()
+
+
+def test_a_judge_reply_of_deep_json_is_a_metric_error_not_a_500(editor_api, project, owner):
+    """The judge's endpoint is the editor's to choose: its reply is untrusted JSON too (it
+    was a bare "RecursionError: maximum recursion depth exceeded..." as the error)."""
+    from metrics import services as metric_services
+    from tests.metrics.fake_openai import fake_openai_server
+
+    with fake_openai_server() as fake:
+        fake.reply(raw_body='{"choices": ' + _nested(3_000) + "}")
+        metric = metric_services.metric_create(
+            project=project,
+            user=owner,
+            name="Judge",
+            implementation="llm_judge",
+            params={"preset": "correctness", "base_url": fake.url, "model": "m"},
+        )
+        version = metric.latest_version()
+        response = editor_api.post(
+            f"/v1/metrics/{metric.id}/versions/{version.id}/try",
+            {"inputs": {"expected": "a", "response": "b"}},
+            format="json",
+        )
+    assert response.status_code == 200, response.content[:300]
+    assert "not an OpenAI chat completion" in response.json()["error_description"]
 
 
 # --- NUL and lone surrogates -------------------------------------------------------------------

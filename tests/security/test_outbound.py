@@ -13,13 +13,14 @@ import httpx
 import pytest
 from django.core.exceptions import ValidationError
 
-from evalsite.outbound import guard, transport
+from evalsite.outbound import guard, templating, transport
 from evalsite.outbound.transport import OutboundRefused, new_client
+from metrics import judge
 from metrics import services as metric_services
 from metrics.scoring import build_scorer
 from tests.metrics.fake_openai import fake_openai_server
 from tests.support.processes import ROOT
-from tests.workflows.conftest import http_config, run_once
+from tests.workflows.conftest import ANSWER_OUT, QUESTION_IN, http_config, run_once
 from tests.workflows.fake_servers import FakeServer, Reply, echo_agent
 from workflows import services
 from workflows.executors import build_executor
@@ -120,12 +121,118 @@ def test_loopback_is_off_by_default_in_the_settings(tmp_path):
     assert result.stdout.split() == ["False", "False"]
 
 
-def test_scripts_run_and_test_allow_loopback_explicitly():
+def test_scripts_run_allows_only_the_demo_agents_port_and_scripts_test_all_loopback():
+    run = (ROOT / "scripts" / "run").read_text()
+    assert 'EVALSITE_ALLOW_LOOPBACK_PORTS="${EVALSITE_ALLOW_LOOPBACK_PORTS:-${PORT:-8000}}"' in run
+    assert "EVALSITE_ALLOW_LOOPBACK=" not in run
     assert (
         'EVALSITE_ALLOW_LOOPBACK="${EVALSITE_ALLOW_LOOPBACK:-1}"'
-        in (ROOT / "scripts" / "run").read_text()
+        in (ROOT / "scripts" / "test").read_text()
     )
-    assert "EVALSITE_ALLOW_LOOPBACK" in (ROOT / "scripts" / "test").read_text()
+
+
+def test_the_loopback_port_setting_is_read_from_the_environment(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVALSITE_ALLOW")}
+    env.update(EVALSITE_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="evalsite.settings")
+    env.pop("DATABASE_URL", None)
+    code = "import django; django.setup(); from django.conf import settings as s;"
+    code += "print(s.EVALSITE_ALLOW_LOOPBACK, s.EVALSITE_ALLOW_LOOPBACK_PORTS)"
+
+    def read(**extra):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+        )
+        return result.returncode, result.stdout.strip(), result.stderr
+
+    assert read()[:2] == (0, "False []")
+    assert read(EVALSITE_ALLOW_LOOPBACK_PORTS="8000, 8001")[:2] == (0, "False [8000, 8001]")
+    code_, _, stderr = read(EVALSITE_ALLOW_LOOPBACK_PORTS="http")
+    assert code_ != 0 and "EVALSITE_ALLOW_LOOPBACK_PORTS" in stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]", "127.0.0.2"])
+def test_an_allowed_loopback_port_opens_that_port_only(host, settings):
+    settings.EVALSITE_ALLOW_LOOPBACK = False
+    settings.EVALSITE_ALLOW_LOOPBACK_PORTS = [8000]
+    guard.check_url(f"http://{host}:8000/demo-agent/answer")
+    for url in (f"http://{host}:8001/", f"http://{host}/", f"https://{host}/"):
+        with pytest.raises(ValidationError, match="loopback"):
+            guard.check_url(url)
+    settings.EVALSITE_ALLOW_LOOPBACK_PORTS = [80]
+    guard.check_url(f"http://{host}/")  # the scheme's default port
+    with pytest.raises(ValidationError, match="private"):
+        guard.check_url("http://10.0.0.1:80/")  # loopback only, not private ranges
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_only_the_demo_agents_port_allowed_the_demo_runs_and_other_loopback_is_refused(
+    live_server, settings, project, owner
+):
+    """What ``scripts/run`` sets: the demo is seeded and its HTTP agent (this app, on its own
+    port) is called; an agent on another loopback port is refused when saved and when
+    connecting."""
+    from urllib.parse import urlsplit
+
+    from projects.demo import seed_demo
+    from workflows.demo import HTTP_NAME
+    from workflows.models import Workflow
+
+    settings.EVALSITE_PUBLIC_URL = live_server.url
+    with FakeServer(echo_agent()) as server:
+        settings.EVALSITE_ALLOW_LOOPBACK = True  # while the other agent is saved
+        other = services.workflow_create(
+            project=project,
+            user=owner,
+            name="Local",
+            kind="http",
+            config=http_config(server.url),
+            inputs=QUESTION_IN,
+            outputs=ANSWER_OUT,
+        )
+        settings.EVALSITE_ALLOW_LOOPBACK = False
+        settings.EVALSITE_ALLOW_LOOPBACK_PORTS = [urlsplit(live_server.url).port]
+
+        demo_project, lines = seed_demo()
+        assert not [line for line in lines if line.startswith("skipped")], lines
+        demo = Workflow.objects.get(project=demo_project, name=HTTP_NAME)
+        result = run_once(demo.latest_version(), {"question": "Which Wi-Fi bands work?"})
+        assert result.error is None, result.error
+        assert "2.4 GHz" in result.outputs["answer"]
+
+        refused = run_once(other.latest_version(), {"question": "q"})
+        assert refused.error and "loopback" in refused.error
+        assert server.requests == []
+        with pytest.raises(ValidationError) as info:
+            services.workflow_create(
+                project=project,
+                user=owner,
+                name="Again",
+                kind="http",
+                config=http_config(server.url),
+                inputs=QUESTION_IN,
+                outputs=ANSWER_OUT,
+            )
+        assert "url" in info.value.message_dict
+
+
+def test_the_transport_checks_the_port_of_every_connection(settings):
+    """The connect-time check (not only the save-time one) knows the port."""
+    with FakeServer(echo_agent()) as allowed, FakeServer(echo_agent()) as other:
+        settings.EVALSITE_ALLOW_LOOPBACK = False
+        settings.EVALSITE_ALLOW_LOOPBACK_PORTS = [allowed.port]
+
+        async def go(url):
+            async with new_client() as client:
+                return await client.post(url, json={"question": "q"})
+
+        assert asyncio.run(go(allowed.url)).status_code == 200
+        with pytest.raises(OutboundRefused, match="loopback"):
+            asyncio.run(go(other.url))
+        assert len(allowed.requests) == 1 and other.requests == []
 
 
 def test_a_saved_url_in_cgnat_or_6to4_is_a_field_error(project, owner):
@@ -238,3 +345,39 @@ def test_the_demo_seed_skips_the_loopback_agent_when_loopback_is_refused(project
     assert "loopback" in " ".join(lines)
     assert Workflow.objects.filter(project=project, name=demo.PYTHON_NAME).exists()
     assert not Workflow.objects.filter(project=project, name=demo.HTTP_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (3.0, "3"),
+        (-2.0, "-2"),
+        (3.5, "3.5"),
+        (7, "7"),
+        (None, ""),
+        (True, "true"),
+        ("naïve {{x}}", "naïve {{x}}"),  # a value is not rendered again
+        ({"é": [1, 2.0]}, '{"é": [1, 2.0]}'),
+    ],
+)
+def test_the_one_rendering_rule(value, text):
+    assert templating.text_of(value) == text
+    assert templating.render_text("<{{ v }}>", {"v": value}) == f"<{text}>"
+
+
+def test_missing_and_none_render_empty_unless_the_caller_gives_a_stand_in():
+    assert templating.render_text("a{{gone}}b{{none}}c", {"none": None}) == "abc"
+    assert templating.render_text("{{none}}", {"none": None}, missing="-") == "-"
+    assert judge.render("{{n}} / {{none}}", {"n": 3.0, "none": None}) == "3 / (not provided)"
+
+
+def test_agents_get_the_rule_in_text_and_the_value_itself_alone(make_workflow):
+    """Through the HTTP executor: text placeholders follow the rule, a string that is one
+    placeholder keeps the value's JSON type."""
+    inputs = [{"name": n, "description": "", "required": False} for n in ("n", "none")]
+    body = {"text": "n={{n}} none={{none}}.", "n": "{{n}}", "none": "{{none}}"}
+    with FakeServer(echo_agent()) as server:
+        workflow = make_workflow(config=http_config(server.url, body_template=body), inputs=inputs)
+        run_once(workflow.latest_version(), {"n": 3.0, "none": None})
+    [request] = server.requests
+    assert request.json == {"text": "n=3 none=.", "n": 3.0, "none": None}

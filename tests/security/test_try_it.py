@@ -156,3 +156,28 @@ def test_the_ui_shows_the_rate_limit(web, agent, settings, project):
     assert "echo: q" in web.post(url, form, HTTP_HX_REQUEST="true").content.decode()
     page = web.post(url, form, HTTP_HX_REQUEST="true").content.decode()
     assert "Too many tries" in page and len(server.requests) == 1
+
+
+def test_a_user_may_have_only_max_active_tries_running(
+    editor_api, api, editor, agent, judge, settings
+):
+    """A try still running holds one of the user's ``EVALSITE_TRY_MAX_ACTIVE`` slots: here the
+    first try is the gate itself held open (what a slow agent call does), the second is a real
+    one through the API, refused before anything is called; the slot is freed afterwards."""
+    from evalsite.outbound.interactive import interactive_call
+
+    settings.EVALSITE_TRY_MAX_ACTIVE = 1
+    server, workflow, version = agent
+    fake, metric, mversion = judge
+    with interactive_call(user=editor):
+        refused = _workflow_try_api(editor_api, workflow, version)
+        assert refused.status_code == 429
+        assert "already have 1 tries running" in refused.json()["message"]
+        assert _metric_try_api(editor_api, metric, mversion).status_code == 429
+        assert server.requests == [] and fake.requests == []
+        assert _workflow_try_api(api, workflow, version).status_code == 200  # another user
+    assert _workflow_try_api(editor_api, workflow, version).status_code == 200  # freed
+    settings.EVALSITE_TRY_MAX_ACTIVE = 2
+    with interactive_call(user=editor):
+        assert _workflow_try_api(editor_api, workflow, version).status_code == 200
+    assert len(server.requests) == 3
