@@ -1,7 +1,9 @@
-"""Browser tests of every tab: Debian's Chromium (headless) through Playwright against the
-real web server. Every page is watched for console errors, uncaught exceptions and failed
-requests; ``Ui.shots`` saves each screen at 1440 px and 390 px, light and dark, into
-test-output/screenshots/ and checks that nothing is wider than a 390 px phone."""
+"""The browser test harness (the ``ui`` fixture, registered in tests/conftest.py): Debian's
+Chromium (headless) through Playwright against the real web server. Every page is watched
+for console errors, uncaught exceptions and failed requests; ``Ui.shots`` saves each screen
+at 1440 px and 390 px, light and dark, into test-output/screenshots/ and checks that nothing
+is wider than a 390 px phone. Screenshots are named after the test module (without
+``test_``), or its ``SCREENSHOT_PREFIX`` when it sets one."""
 
 from __future__ import annotations
 
@@ -109,7 +111,9 @@ def ui(monkeypatch, request):
     # still plain synchronous calls.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     playwright = pytest.importorskip("playwright.sync_api")
-    prefix = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    prefix = getattr(request.module, "SCREENSHOT_PREFIX", None) or (
+        request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    )
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
