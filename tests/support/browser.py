@@ -100,6 +100,23 @@ class Ui:
             page.set_viewport_size(WIDE)
             page.emulate_media(color_scheme="light")
 
+    def assert_fits_a_phone(self, selector: str) -> None:
+        """At 390 px, no element matching ``selector`` is wider inside than its box (nothing
+        cut off by ``overflow: hidden`` or scrolling sideways: scrollWidth <= clientWidth)."""
+        page = self.page
+        page.set_viewport_size(PHONE)
+        try:
+            sizes = page.eval_on_selector_all(
+                selector,
+                "(els) => els.map((el) => [el.tagName + '.' + el.className,"
+                " el.scrollWidth, el.clientWidth])",
+            )
+        finally:
+            page.set_viewport_size(WIDE)
+        assert sizes, f"nothing matches {selector}"
+        too_wide = [size for size in sizes if size[1] > size[2]]
+        assert not too_wide, f"wider than their box at 390px (scroll, client): {too_wide}"
+
     def assert_clean(self) -> None:
         assert not self.console_errors, self.console_errors
         assert not self.failed_requests, self.failed_requests
