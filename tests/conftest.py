@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from projects.models import Membership, Project, Role
 from projects.services import api_key_create
+from tests.support.browser import ui  # noqa: F401 - the browser harness, for every folder
 
 # Child processes (web server, qcluster) read this too, so they can check these hashes.
 os.environ.setdefault("EVALSITE_FAST_PASSWORD_HASHER", "1")

@@ -9,16 +9,18 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
 
-from runs.models import EvaluationRun
+from runs.models import EvaluationRun, RunStatus
+from runs.services import run_cancel
 from tests.runs.conftest import builtin, qa_rows
 from tests.support.controlled_agent import ControlledAgent, questions
-from tests.support.processes import qcluster, web_server
+from tests.support.processes import qcluster, wait_until, web_server
 from tests.workflows.fake_servers import FakeServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -27,13 +29,19 @@ EVALSITE = Path(sys.executable).with_name("evalsite")
 CI_VARIABLES = ("GITHUB_", "GITLAB_CI", "CI_", "BUILDKITE", "EVALSITE_")
 
 
-def evalsite(*args: str, key: str, server: str | None = None, cwd: Path, **env: str):
-    """Run the installed console script the way a CI job would."""
+def command_and_env(*args: str, key: str, server: str | None, **env: str):
+    """The installed console script and a CI job's environment (no CI variables of ours)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(CI_VARIABLES)}
     clean.update(EVALSITE_API_KEY=key, **env)
     command = [str(EVALSITE), *args]
     if server:
         command[2:2] = ["--server", server]
+    return command, clean
+
+
+def evalsite(*args: str, key: str, server: str | None = None, cwd: Path, **env: str):
+    """Run the installed console script the way a CI job would."""
+    command, clean = command_and_env(*args, key=key, server=server, **env)
     return subprocess.run(
         command, cwd=cwd, env=clean, capture_output=True, text=True, timeout=240, check=False
     )
@@ -173,6 +181,60 @@ def test_a_star_metric_below_its_threshold_exits_1_with_junit_failures_naming_th
     root = ET.parse(tmp_path / "junit.xml").getroot()  # noqa: S314
     assert root.get("failures") == str(len(wrong) + 2) and root.get("errors") == "2"
     assert root.get("tests") == "32"
+
+
+def test_a_failed_run_exits_2_with_its_rows_as_errors(live, tmp_path):
+    live.broken = questions(range(30))  # every agent call answers 500: the run fails
+    config = config_file(tmp_path / "eval.yaml", threshold=0.5)
+
+    done = evalsite(
+        "run", "--config", str(config), "--junit", "junit.xml", "--json", "verdict.json",
+        server=live.base, key=live.key, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "run failed (exit 2)" in done.stdout
+    assert re.search(r"run finished\s+│\s+failed", done.stdout), done.stdout
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["passed"] is False and verdict["exit_code"] == 2
+    [run] = verdict["runs"]
+    assert run["status"] == "failed"
+    assert EvaluationRun.objects.get().status == RunStatus.FAILED
+    errors = [c for c in junit_cases(tmp_path / "junit.xml") if c.find("error") is not None]
+    rows = [c for c in errors if c.get("classname").endswith(".rows")]
+    [gate] = [c for c in errors if c.get("classname").endswith(".gate")]
+    assert len(rows) == 30 and len(errors) == 31
+    assert all("500" in c.find("error").get("message") for c in rows)
+    assert gate.get("name") == "run" and gate.find("error").get("message").startswith("run failed")
+
+
+def test_a_run_canceled_while_it_is_followed_exits_2(live, tmp_path):
+    config = config_file(tmp_path / "eval.yaml", threshold=0.5)
+    command, env = command_and_env(
+        "run", "--config", str(config), "--json", "verdict.json", "--poll-interval", "0.2",
+        server=live.base, key=live.key,
+    )  # fmt: skip
+    live.hold = threading.Event()  # agent calls wait, so the run is still going when canceled
+    follower = subprocess.Popen(  # noqa: S603 - our own console script
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until(
+            lambda: EvaluationRun.objects.filter(status=RunStatus.RUNNING).exists(),
+            timeout=60,
+            message="the run to start",
+        )
+        run_cancel(run=EvaluationRun.objects.get())
+    finally:
+        live.hold.set()
+        stdout, stderr = follower.communicate(timeout=240)
+
+    assert follower.returncode == 2, stdout + stderr
+    assert "run failed (exit 2)" in stdout
+    assert re.search(r"run finished\s+│\s+canceled", stdout), stdout
+    [run] = json.loads((tmp_path / "verdict.json").read_text())["runs"]
+    assert run["status"] == "canceled"
+    assert EvaluationRun.objects.get().status == RunStatus.CANCELED
 
 
 def test_a_significant_regression_exits_1_and_noise_exits_0(live, tmp_path):

@@ -75,3 +75,61 @@ def test_markdown_and_json_keep_only_the_first_failing_rows(tmp_path, monkeypatc
     assert "21 row result(s) below the star threshold or in error" in text
     assert text.count("\n- row ") == 5 and "- … and 16 more" in text
     json.dumps(body)
+
+
+def test_junit_failures_carry_the_metric_reasoning_and_errors_the_metric_error(tmp_path):
+    v = verdict()
+    judged = [
+        {
+            "row": 0,
+            "status": "succeeded",
+            "data": {"question": "Refund window?"},
+            "workflow": {"name": "Bot", "outputs": {"answer": "No idea"}},
+            "metrics": {
+                "F1": {
+                    "metric_id": "m1",
+                    "number_value": 0.2,
+                    "reasoning": "The answer omits the 30-day window.",
+                },
+            },
+        },
+        {
+            "row": 1,
+            "status": "succeeded",
+            "data": {"question": "Warranty?"},
+            "workflow": {"name": "Bot", "outputs": {"answer": "Two years"}},
+            "metrics": {
+                "F1": {
+                    "metric_id": "m1",
+                    "number_value": None,
+                    "reasoning": "",
+                    "error_description": "judge answered 429: rate limited",
+                },
+            },
+        },
+        {
+            "row": 2,
+            "status": "succeeded",
+            "data": {"question": "Shipping?"},
+            "workflow": {"name": "Bot", "outputs": {"answer": "EU only"}},
+            "metrics": {
+                "F1": {"metric_id": "m1", "number_value": 0.9, "reasoning": "Matches."},
+            },
+        },
+    ]
+    report = reports.collect(judged, v, junit=True)
+    path = tmp_path / "junit.xml"
+
+    reports.write_junit(str(path), [(v, report)])
+
+    cases = {c.get("name"): c for c in ET.parse(path).getroot().iter("testcase")}  # noqa: S314
+    failure = cases["row 0: F1 — Refund window?"].find("failure")
+    assert failure.get("message") == "F1 = 0.2 misses the threshold (≥ 0.5)"
+    assert failure.text.startswith("The answer omits the 30-day window.")
+    assert '"answer": "No idea"' in failure.text  # the agent's output, for context
+    error = cases["row 1: F1 — Warranty?"].find("error")
+    assert error.get("message") == "judge answered 429: rate limited"
+    assert "judge answered 429: rate limited" in error.text
+    passed = cases["row 2: F1 — Shipping?"]
+    assert passed.find("failure") is None and passed.find("error") is None
+    assert passed.find("system-out").text == "Matches."

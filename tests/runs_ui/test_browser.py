@@ -1,7 +1,8 @@
 """Browser tests: Debian's Chromium (headless) through Playwright against the real web server
 and a real qcluster. Start a with-workflow run and a dataset-only run through the sheet,
 watch them finish without reloading, open a row, download the results, rerun, compare.
-Screenshots of every screen go to test-output/screenshots/."""
+On the shared harness (tests/support/browser.py): no console errors or failed requests, and
+every screen shot at 1440 px and 390 px, light and dark, into test-output/screenshots/."""
 
 from __future__ import annotations
 
@@ -10,49 +11,14 @@ import re
 
 import pytest
 
-from projects.demo import DEMO_PASSWORD, DEMO_USERNAME, seed_demo
+from projects.demo import seed_demo
 from runs.models import EvaluationRun
-from tests.support.processes import output_dir, qcluster, web_server
+from tests.support.processes import qcluster, web_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FINISHED = re.compile(r"Succeeded|Partially succeeded|Failed")
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads
-    # are still plain synchronous calls.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(
-            viewport={"width": 1400, "height": 950}, accept_downloads=True
-        )
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
-
-def shot(page, name: str) -> None:
-    folder = output_dir() / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"runs_{name}.png"), full_page=True)
+SCREENSHOT_PREFIX = "runs"  # runs_01_list_with_demo_runs_1440_light.png, ...
 
 
 def open_sheet(page):
@@ -60,69 +26,62 @@ def open_sheet(page):
     page.wait_for_selector(".sheet #run-sheet-form")
 
 
-def wait_for_htmx(page):
-    page.wait_for_function("!document.querySelector('.htmx-request')")
-
-
-def add_row(page, button: str, selector: str):
+def add_row(ui, button: str, selector: str):
     """The sheet opens without empty slots: Add agent / Add metric make the first one."""
-    wait_for_htmx(page)
-    page.get_by_role("button", name=button).click()
-    page.wait_for_selector(selector)
-    wait_for_htmx(page)
+    ui.settle()
+    ui.page.get_by_role("button", name=button).click()
+    ui.page.wait_for_selector(selector)
+    ui.settle()
 
 
-def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
+def test_start_watch_open_download_rerun_and_compare(ui, tmp_path):
     project, _ = seed_demo()
-    page = browser_page
+    page = ui.page
     with web_server() as base, qcluster():
-        page.goto(f"{base}/accounts/login/")
-        page.fill("#id_username", DEMO_USERNAME)
-        page.fill("#id_password", DEMO_PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.goto(f"{base}/projects/{project.pk}/evaluations/")
+        ui.login(base)
+        ui.goto(f"/projects/{project.pk}/evaluations/")
         page.wait_for_selector("text=Evaluation Runs")
-        shot(page, "01_list_with_demo_runs")
+        ui.shots("01_list_with_demo_runs")
 
         # --- a with-workflow run through the sheet
         open_sheet(page)
         page.fill("#sheet-name", "Sheet run with the Python agent")
         page.select_option("#sheet-dataset", label="Support questions")
         page.wait_for_selector("#sheet-version option:not([value=''])", state="attached")
-        wait_for_htmx(page)
-        add_row(page, "Add agent", "#agent-0-workflow")
+        ui.settle()
+        add_row(ui, "Add agent", "#agent-0-workflow")
         page.select_option("#agent-0-workflow", label="Acme support agent (Python)")
         page.wait_for_selector("#agent-0-input-question")
-        wait_for_htmx(page)
+        ui.settle()
         assert page.input_value("#agent-0-input-question") == "$.dataset.question"
-        add_row(page, "Add metric", "#metric-0-metric")
+        add_row(ui, "Add metric", "#metric-0-metric")
         page.select_option("#metric-0-metric", label="Levenshtein similarity")
         page.wait_for_selector("#metric-0-input-response")
-        wait_for_htmx(page)
+        ui.settle()
         assert page.input_value("#metric-0-input-response") == "$.workflow.answer"
         assert page.input_value("#metric-0-input-expected") == "$.dataset.ground_truth_answer"
         page.check("input[name=star][value='0']")
         page.fill("#sheet-threshold", "0.3")
-        shot(page, "02_sheet_with_workflow")
+        ui.shots("02_sheet_with_workflow")
         page.get_by_role("button", name="Start").dblclick()
         page.wait_for_selector("text=Sheet run with the Python agent")
         assert EvaluationRun.objects.filter(name="Sheet run with the Python agent").count() == 1
-        shot(page, "03_list_running")
+        ui.shots("03_list_running")
 
         # --- a dataset-only run through the sheet
         open_sheet(page)
         page.fill("#sheet-name", "Recorded chats, dataset only")
         page.select_option("#sheet-dataset", label="Recorded support chats")
-        wait_for_htmx(page)
+        ui.settle()
         page.check("input[name=mode][value=dataset_only]")
-        wait_for_htmx(page)
+        ui.settle()
         page.wait_for_selector("text=$.trace is available", state="attached")
-        add_row(page, "Add metric", "#metric-0-metric")
+        add_row(ui, "Add metric", "#metric-0-metric")
         page.select_option("#metric-0-metric", label="No refusal or apology")
         page.wait_for_selector("#metric-0-input-response")
-        wait_for_htmx(page)
+        ui.settle()
         page.select_option("#metric-0-input-response", "$.dataset.output")
-        shot(page, "04_sheet_dataset_only")
+        ui.shots("04_sheet_dataset_only")
         page.get_by_role("button", name="Start").click()
         page.wait_for_selector("text=Recorded chats, dataset only")
 
@@ -132,25 +91,25 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
             row = page.locator("tr", has_text=name)
             row.locator(".badge", has_text=FINISHED).wait_for(timeout=90_000)
         assert page.evaluate("window.__noReload") == 1, marker
-        shot(page, "05_list_finished")
+        ui.shots("05_list_finished")
 
         # --- the run page: summaries, results table, a row drawer
         page.get_by_role("link", name="Sheet run with the Python agent").click()
         page.wait_for_selector("#results table")
         page.wait_for_selector(".chart")
-        shot(page, "06_run_page")
+        ui.shots("06_run_page")
         page.locator("#results tbody tr").first.locator("a").first.click()
         page.wait_for_selector(".drawer")
         page.wait_for_selector("text=Workflow outputs")
-        shot(page, "07_row_drawer")
+        ui.shots("07_row_drawer")
         page.keyboard.press("Escape")
         page.wait_for_selector(".drawer", state="detached")
 
         # --- sort by score and filter
         page.locator("#results thead a", has_text="Levenshtein similarity").click()
-        wait_for_htmx(page)
+        ui.settle()
         page.wait_for_selector("#results th[aria-sort=ascending]")
-        shot(page, "08_results_sorted")
+        ui.shots("08_results_sorted")
 
         # --- download the results and check the file
         with page.expect_download() as info:
@@ -167,23 +126,23 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
         page.wait_for_selector(".messages")
         message = page.locator(".messages").inner_text()
         assert "No failed tasks to rerun." in message or "Rerunning" in message
-        shot(page, "09_rerun_message")
+        ui.shots("09_rerun_message")
 
         # --- compare two runs on the same dataset version
         first = EvaluationRun.objects.get(name="Sheet run with the Python agent")
-        page.goto(f"{base}/projects/{project.pk}/evaluations/")
+        ui.goto(f"/projects/{project.pk}/evaluations/")
         open_sheet(page)
         page.fill("#sheet-name", "Second run for comparison")
         page.select_option("#sheet-dataset", label="Support questions")
-        wait_for_htmx(page)
-        add_row(page, "Add agent", "#agent-0-workflow")
+        ui.settle()
+        add_row(ui, "Add agent", "#agent-0-workflow")
         page.select_option("#agent-0-workflow", label="Acme support agent (Python)")
         page.wait_for_selector("#agent-0-input-question")
-        wait_for_htmx(page)
-        add_row(page, "Add metric", "#metric-0-metric")
+        ui.settle()
+        add_row(ui, "Add metric", "#metric-0-metric")
         page.select_option("#metric-0-metric", label="Levenshtein similarity")
         page.wait_for_selector("#metric-0-input-response")
-        wait_for_htmx(page)
+        ui.settle()
         page.get_by_role("button", name="Start").click()
         row = page.locator("tr", has_text="Second run for comparison")
         row.locator(".badge", has_text=FINISHED).wait_for(timeout=90_000)
@@ -198,4 +157,5 @@ def test_start_watch_open_download_rerun_and_compare(browser_page, tmp_path):
         page.wait_for_selector("text=95% CI")
         page.wait_for_selector(".compare-table")
         assert page.locator("text=Latency (ms)").count() == 1
-        shot(page, "10_compare")
+        ui.shots("10_compare")
+    ui.assert_clean()

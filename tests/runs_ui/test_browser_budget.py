@@ -1,5 +1,6 @@
-"""A run with repetitions and a cap, on the run page in a real browser (screenshot for the
-issue's note): the budget line, the cap that stopped it, rows' trial means with spread."""
+"""A run with repetitions and a cap, on the run page in a real browser (screenshots for the
+issue's note, at 1440 and 390 px, light and dark): the budget line, the cap that stopped it,
+rows' trial means with spread."""
 
 from __future__ import annotations
 
@@ -8,20 +9,20 @@ import re
 import pytest
 
 from datasets.models import Dataset
-from projects.demo import DEMO_PASSWORD, DEMO_USERNAME, seed_demo
+from projects.demo import seed_demo
 from runs import services
 from runs.models import EvaluationRun
 from tests.runs.conftest import builtin
-from tests.runs_ui.test_browser import browser_page, shot  # noqa: F401 - fixture
 from tests.support.processes import qcluster, wait_until, web_server
 from workflows.models import Workflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SCREENSHOT_PREFIX = "runs"  # runs_budget_repetitions_and_cap_1440_light.png, ...
 
 
-def test_a_run_with_repetitions_and_a_cap_on_the_run_page(browser_page):  # noqa: F811
+def test_a_run_with_repetitions_and_a_cap_on_the_run_page(ui):
     project, _ = seed_demo()
-    page = browser_page
+    page = ui.page
     dataset = Dataset.objects.get(project=project, name="Support questions")
     version = dataset.versions.filter(released_at__isnull=False).order_by("-number").first()
     agent = Workflow.objects.get(project=project, name="Acme support agent (Python)")
@@ -61,11 +62,8 @@ def test_a_run_with_repetitions_and_a_cap_on_the_run_page(browser_page):  # noqa
 
         wait_until(finished, timeout=120, message="the capped run to finish")
         assert run.agent_calls == 60
-        page.goto(f"{base}/accounts/login/")
-        page.fill("#id_username", DEMO_USERNAME)
-        page.fill("#id_password", DEMO_PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.goto(f"{base}/projects/{project.pk}/evaluations/{run.pk}/")
+        ui.login(base)
+        ui.goto(f"/projects/{project.pk}/evaluations/{run.pk}/")
         page.wait_for_selector("text=Partially succeeded")
         text = page.inner_text("main") if page.query_selector("main") else page.content()
         assert "Stopped at the agent call cap of 60 after 60 of 150 rows" in text
@@ -73,5 +71,6 @@ def test_a_run_with_repetitions_and_a_cap_on_the_run_page(browser_page):  # noqa
         assert re.search(r"Agent calls\s+60 of 60 cap", text, re.I)
         assert "3 trials/row" in text
         assert page.query_selector(".spread") is not None
-        shot(page, "budget_repetitions_and_cap")
+        ui.shots("budget_repetitions_and_cap")
+    ui.assert_clean()
     assert EvaluationRun.objects.get(pk=run.pk).cap_reached == "max_agent_calls"

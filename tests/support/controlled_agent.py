@@ -1,6 +1,7 @@
 """A fake HTTP agent whose answers the test controls: it echoes the right answer
 (``echo: <question>``, what ``qa_rows`` expects) except for the questions it is told to get
-wrong, and it answers HTTP 500 to the questions in ``broken`` (a failed agent call). Change
+wrong, and it answers HTTP 500 to the questions in ``broken`` (a failed agent call). Set
+``hold`` (a ``threading.Event``) to keep every call waiting until it is set. Change
 ``wrong`` between runs to build a baseline and a candidate that differ on exactly the rows
 you choose."""
 
@@ -17,6 +18,7 @@ class ControlledAgent:
         self._lock = threading.Lock()
         self._wrong = set(wrong)
         self.broken = set(broken)
+        self.hold: threading.Event | None = None
 
     @property
     def wrong(self) -> set[str]:
@@ -29,6 +31,8 @@ class ControlledAgent:
             self._wrong = set(questions)
 
     def __call__(self, request: FakeRequest) -> Reply:
+        if self.hold is not None:
+            self.hold.wait(timeout=120)
         data = request.json if isinstance(request.json, dict) else {}
         question = str(data.get("question", ""))
         if question in self.broken:

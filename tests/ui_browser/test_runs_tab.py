@@ -2,7 +2,8 @@
 runs): the sheet by mouse and by keyboard (Enter in Name removes nothing, Add agent fills
 the first slot, focus stays in the sheet), a run executed by a real qcluster, the results
 table with the agent's outputs, paging and sort in the URL, hidden columns remembered, the
-row drawer with keyboard navigation, and comparing runs side by side."""
+row drawer with keyboard navigation and the agent's trace tree (not wider than a 390 px
+phone), and comparing runs side by side."""
 
 from __future__ import annotations
 
@@ -148,6 +149,18 @@ def test_sheet_results_paging_drawer_and_compare(ui):
         page.keyboard.press("ArrowRight")
         page.wait_for_function(
             "(h) => document.querySelector('#drawer-title')?.innerText !== h", arg=heading
+        )
+        # The agent's trace as a tree: its spans with durations, each opening to its JSON.
+        spans = page.locator(".drawer .trace-tree .trace-span")
+        assert spans.locator(".span-name").all_inner_texts() == ["retrieve", "answer"]
+        assert spans.locator(".span-duration").count() == 2
+        for span in spans.all():
+            span.locator("summary").click()
+        assert page.locator(".drawer .trace-tree .span-io pre.code").count() >= 4
+        assert "documents" in spans.first.locator(".span-io").inner_text()
+        # Nothing in the drawer is cut off or scrolls sideways on a phone (the JSON wraps).
+        ui.assert_fits_a_phone(
+            ".drawer, .drawer .trace-tree, .drawer .trace-span, .drawer .trace-tree pre.code"
         )
         ui.shots("07_row_drawer")
         page.keyboard.press("Escape")

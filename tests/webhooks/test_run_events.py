@@ -6,9 +6,12 @@ passing run of that test case. Runs are executed in-process by the engine; the s
 from __future__ import annotations
 
 import pytest
+from django.db import DatabaseError
 from django_q.models import OrmQ
 
 from runs import test_cases
+from runs.engine import planning
+from runs.models import RunStatus
 from tests.runs.conftest import builtin, qa_rows
 from tests.runs_api.conftest import execute
 from tests.support.controlled_agent import ControlledAgent, questions
@@ -46,8 +49,9 @@ def events_tasks() -> int:
     return sum(1 for q in OrmQ.objects.all() if q.task["func"] == EVENTS_TASK)
 
 
-def run_case(setup, owner, django_capture_on_commit_callbacks, *, wrong=()):
+def run_case(setup, owner, django_capture_on_commit_callbacks, *, wrong=(), broken=()):
     setup.wrong = questions(wrong)
+    setup.broken = questions(broken)
     [run] = test_cases.test_case_run(
         test_case=setup.case, user=owner, workflow_ids=[setup.workflow.id], run_name="ci"
     )
@@ -75,6 +79,40 @@ def test_a_finished_run_sends_run_finished(setup, owner, django_capture_on_commi
     assert body["data"]["run"]["id"] == str(run.id)
     assert body["data"]["run"]["pass_status"] is True
     assert body["data"]["run"]["star_metric"]["mean"] == 1.0
+
+
+def test_a_run_whose_agent_calls_all_fail_sends_run_failed(
+    setup, owner, django_capture_on_commit_callbacks
+):
+    run, deliveries = run_case(setup, owner, django_capture_on_commit_callbacks, broken=range(ROWS))
+
+    assert run.status == RunStatus.FAILED and run.failed_tasks == ROWS
+    assert [d.event for d in deliveries] == [Event.RUN_FAILED]
+    [body] = received(setup)
+    assert body["type"] == "run.failed"
+    assert body["data"]["run"]["id"] == str(run.id)
+    assert body["data"]["run"]["status"] == "failed"
+    assert body["data"]["run"]["failed_tasks"] == ROWS
+    assert body["data"]["run"]["succeeded_tasks"] == 0
+
+
+def test_a_run_that_fails_at_planning_sends_run_failed(
+    setup, owner, django_capture_on_commit_callbacks, monkeypatch
+):
+    def broken_plan():
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(planning, "_insert_tasks_sql", broken_plan)
+
+    run, deliveries = run_case(setup, owner, django_capture_on_commit_callbacks)
+
+    assert run.status == RunStatus.FAILED and run.total_tasks == 0
+    assert [d.event for d in deliveries] == [Event.RUN_FAILED]
+    [body] = received(setup)
+    assert body["type"] == "run.failed"
+    assert body["data"]["run"]["id"] == str(run.id)
+    assert body["data"]["run"]["error_description"] == ("Planning failed: DatabaseError: disk full")
+    assert body["data"]["run"]["pass_status"] is not True
 
 
 def test_a_significantly_worse_run_of_a_test_case_sends_run_regressed(

@@ -1,7 +1,9 @@
-"""Browser tests of every tab: Debian's Chromium (headless) through Playwright against the
-real web server. Every page is watched for console errors, uncaught exceptions and failed
-requests; ``Ui.shots`` saves each screen at 1440 px and 390 px, light and dark, into
-test-output/screenshots/ and checks that nothing is wider than a 390 px phone."""
+"""The browser test harness (the ``ui`` fixture, registered in tests/conftest.py): Debian's
+Chromium (headless) through Playwright against the real web server. Every page is watched
+for console errors, uncaught exceptions and failed requests; ``Ui.shots`` saves each screen
+at 1440 px and 390 px, light and dark, into test-output/screenshots/ and checks that nothing
+is wider than a 390 px phone. Screenshots are named after the test module (without
+``test_``), or its ``SCREENSHOT_PREFIX`` when it sets one."""
 
 from __future__ import annotations
 
@@ -98,6 +100,23 @@ class Ui:
             page.set_viewport_size(WIDE)
             page.emulate_media(color_scheme="light")
 
+    def assert_fits_a_phone(self, selector: str) -> None:
+        """At 390 px, no element matching ``selector`` is wider inside than its box (nothing
+        cut off by ``overflow: hidden`` or scrolling sideways: scrollWidth <= clientWidth)."""
+        page = self.page
+        page.set_viewport_size(PHONE)
+        try:
+            sizes = page.eval_on_selector_all(
+                selector,
+                "(els) => els.map((el) => [el.tagName + '.' + el.className,"
+                " el.scrollWidth, el.clientWidth])",
+            )
+        finally:
+            page.set_viewport_size(WIDE)
+        assert sizes, f"nothing matches {selector}"
+        too_wide = [size for size in sizes if size[1] > size[2]]
+        assert not too_wide, f"wider than their box at 390px (scroll, client): {too_wide}"
+
     def assert_clean(self) -> None:
         assert not self.console_errors, self.console_errors
         assert not self.failed_requests, self.failed_requests
@@ -109,7 +128,9 @@ def ui(monkeypatch, request):
     # still plain synchronous calls.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     playwright = pytest.importorskip("playwright.sync_api")
-    prefix = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    prefix = getattr(request.module, "SCREENSHOT_PREFIX", None) or (
+        request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    )
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
