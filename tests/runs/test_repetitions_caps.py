@@ -41,6 +41,7 @@ class VaryingAgent:
         self.calls: dict[str, int] = {}
         self.answers: dict[str, list[str]] = {}
         self.usage: list[tuple[int, int]] = []
+        self.usage_by_question: dict[str, list[tuple[int, int]]] = {}
         self.counter = itertools.count()
         self.wrong_every = wrong_every
 
@@ -57,6 +58,7 @@ class VaryingAgent:
             self.answers.setdefault(question, []).append(answer)
             usage = (1000 + (k * 37) % 500, 100 + (k * 11) % 100)
             self.usage.append(usage)
+            self.usage_by_question.setdefault(question, []).append(usage)
         return Reply(
             json={
                 "answer": answer,
