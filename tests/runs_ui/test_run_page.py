@@ -193,6 +193,18 @@ def test_a_run_stopped_at_its_call_cap_is_rerun_from_the_page_with_a_raised_cap(
     assert not tasks.exclude(error="").exists()
 
 
+def test_a_run_whose_cap_fitted_every_row_does_not_say_it_stopped(
+    web, project, owner, qa_version, agent
+):
+    run = execute(
+        start_workflow_run(project, owner, qa_version, agent, options={"max_agent_calls": 4})
+    )
+    assert (run.status, run.agent_calls, run.error_description) == (RunStatus.SUCCEEDED, 4, "")
+    html = web.get(url("detail", run)).content.decode()
+    assert "Stopped at the cap" not in html
+    assert 'aria-label="Rerun with caps"' not in html
+
+
 def test_rerun_with_bad_caps_shows_field_errors_and_changes_nothing(
     web, project, owner, qa_version, agent
 ):
