@@ -275,7 +275,7 @@ class EvaluationDownloadApi(APIView):
 class EvaluationRerunApi(APIView):
     @extend_schema(
         tags=TAGS,
-        request=None,
+        request=s.EvaluationRerunDoc,
         responses={
             202: s.EvaluationOut,
             409: OpenApiResponse(s.MessageOut, description='"No failed tasks to rerun."'),

@@ -57,7 +57,24 @@ class StarMetricDoc(serializers.Serializer):
     threshold = serializers.FloatField(required=False, allow_null=True)
 
 
-class EvaluationCreateDoc(serializers.Serializer):
+class CapsDoc(serializers.Serializer):
+    """A run's caps (the service checks them: ``runs.options``); null: no cap."""
+
+    max_agent_calls = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    max_judge_calls = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    max_cost = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, help_text="US dollars."
+    )
+
+
+class EvaluationRerunDoc(CapsDoc):
+    """Optional raised caps for a rerun. A cap left out keeps its value; null removes it."""
+
+
+class EvaluationCreateDoc(CapsDoc):
+    """A new run: its config, star metric and options (repetitions, caps, call cache)."""
+
     name = serializers.CharField(max_length=MAX_NAME)
     project_id = serializers.UUIDField()
     dataset_id = serializers.UUIDField(required=False)
@@ -66,12 +83,6 @@ class EvaluationCreateDoc(serializers.Serializer):
     star_metric = StarMetricDoc(required=False, allow_null=True)
     repetitions = serializers.IntegerField(
         required=False, min_value=1, max_value=20, help_text="Trials per row x entry (1-20)."
-    )
-    max_agent_calls = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    max_judge_calls = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    max_cost = serializers.FloatField(
-        required=False, allow_null=True, min_value=0, help_text="US dollars."
     )
     cache_agent_calls = serializers.BooleanField(required=False, default=False)
     cache_judge_calls = serializers.BooleanField(required=False, default=True)

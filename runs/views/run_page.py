@@ -20,9 +20,11 @@ from evalsite.filters import filter_errors
 from projects.models import Role
 from runs import services
 from runs.columns import EXPECTED_COLUMNS, QUESTION_COLUMNS, run_columns
+from runs.engine.budget import NOT_RUN_PREFIX
 from runs.exports import FORMATS, run_results_download
 from runs.filtersets import ResultFilterSet
-from runs.models import RunTask
+from runs.models import RunTask, TaskStatus
+from runs.options import CAP_FIELDS
 from runs.progress import metric_cards, run_progress
 from runs.results_cache import cached_page
 from runs.results_table import PAGE_LIMIT_MAX, results_table_page, run_result_row
@@ -165,14 +167,56 @@ def _results_context(request: HttpRequest, run, columns) -> dict:
     }
 
 
+CAP_INPUTS = {
+    "max_agent_calls": ("Agent call cap", "numeric"),
+    "max_judge_calls": ("Judge call cap", "numeric"),
+    "max_tokens": ("Token cap", "numeric"),
+    "max_cost": ("Cost cap ($)", "decimal"),
+}
+
+
+def _rerun_caps(run, typed: dict | None = None, errors: dict | None = None) -> list[dict]:
+    """The run page's "Rerun with caps" fields: prefilled with the run's caps (empty: no
+    cap), or with what was typed when the service refused it."""
+    fields = []
+    for name in CAP_FIELDS:
+        label, inputmode = CAP_INPUTS[name]
+        value = getattr(run, name)
+        shown = "" if value is None else (f"{value:g}" if name == "max_cost" else str(value))
+        if typed is not None:
+            shown = typed.get(name, "")
+        fields.append(
+            {
+                "name": name,
+                "label": label,
+                "inputmode": inputmode,
+                "value": shown,
+                "errors": (errors or {}).get(name, []),
+            }
+        )
+    return fields
+
+
+def _stopped_at_cap(run) -> bool:
+    """Rows were left "not run" by a cap (a run whose cap fitted every row also records the
+    cap it reached, but has nothing to continue)."""
+    return bool(run.cap_reached) and (
+        RunTask.objects.filter(
+            run_id=run.id, status=TaskStatus.FAILED, error__startswith=NOT_RUN_PREFIX
+        ).exists()
+    )
+
+
 def _run_context(request: HttpRequest, project, run) -> dict:
     return {
+        "stopped_at_cap": _stopped_at_cap(run),
         "project": project,
         "run": run,
         "progress": run_progress(run),
         "can_edit": can_edit(request, project),
         "formats": list(FORMATS),
         "budget": run_budget(run),
+        "rerun_caps": _rerun_caps(run),
     }
 
 
@@ -215,12 +259,17 @@ def _summaries_html(project, run, columns) -> str:
 def run_detail(request: HttpRequest, project_id, run_id) -> HttpResponse:
     project = project_or_404(request, project_id)
     run = run_or_404(project, run_id)
+    return _detail_page(request, project, run)
+
+
+def _detail_page(request: HttpRequest, project, run, *, extra=None, status=200) -> HttpResponse:
     columns = run_columns(run)
     context = _run_context(request, project, run)
     context["columns"] = columns
     context["summaries_html"] = _summaries_html(project, run, columns)
     context["results_html"] = _results_html(request, project, run, columns, context)
-    return render(request, "runs/detail.html", context)
+    context.update(extra or {})
+    return render(request, "runs/detail.html", context, status=status)
 
 
 @require_GET
@@ -389,8 +438,16 @@ def _after_action(request: HttpRequest, project, run) -> HttpResponse:
 def run_rerun(request: HttpRequest, project_id, run_id) -> HttpResponse:
     project = project_or_404(request, project_id, role=Role.EDITOR)
     run = run_or_404(project, run_id)
+    # The "Rerun with caps" form sends every cap (empty: no cap); the plain button none.
+    caps = None
+    if request.POST.get("caps_sent"):
+        caps = {name: request.POST.get(name, "").strip()[:40] for name in CAP_FIELDS}
     try:
-        services.run_rerun(run=run)
+        services.run_rerun(run=run, caps=caps)
+    except ValidationError as exc:
+        errors = exc.message_dict
+        fields = _rerun_caps(run, typed=caps or {}, errors=errors)
+        return _detail_page(request, project, run, extra={"rerun_caps": fields}, status=400)
     except ConflictError as exc:
         messages.warning(request, exc.message)
     else:

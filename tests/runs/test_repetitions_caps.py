@@ -41,6 +41,7 @@ class VaryingAgent:
         self.calls: dict[str, int] = {}
         self.answers: dict[str, list[str]] = {}
         self.usage: list[tuple[int, int]] = []
+        self.usage_by_question: dict[str, list[tuple[int, int]]] = {}
         self.counter = itertools.count()
         self.wrong_every = wrong_every
 
@@ -57,6 +58,7 @@ class VaryingAgent:
             self.answers.setdefault(question, []).append(answer)
             usage = (1000 + (k * 37) % 500, 100 + (k * 11) % 100)
             self.usage.append(usage)
+            self.usage_by_question.setdefault(question, []).append(usage)
         return Reply(
             json={
                 "answer": answer,
@@ -118,6 +120,55 @@ def call_cost(input_tokens, output_tokens) -> float:
     return (input_tokens * p.input_per_million + output_tokens * p.output_per_million) / 1e6
 
 
+def judge_params(base_url: str, **extra) -> dict:
+    return {
+        "preset": "correctness",
+        "base_url": base_url + "v1",
+        "model": MODEL,
+        "score_min": 1,
+        "score_max": 5,
+        "max_retries": 0,
+        "timeout_s": 5,
+        **extra,
+    }
+
+
+def make_judge(project, owner, base_url: str):
+    return metric_services.metric_create(
+        project=project,
+        user=owner,
+        name="Judge",
+        implementation="llm_judge",
+        params=judge_params(base_url),
+    )
+
+
+def judge_metric(judge) -> dict:
+    """The judge bound to a config entry: it scores the agent's answer."""
+    return {
+        "id": str(judge.id),
+        "input_transformer": {
+            "selector": {
+                "question": "$.dataset.question",
+                "expected": "$.dataset.ground_truth_answer",
+                "response": "$.workflow.answer",
+            }
+        },
+    }
+
+
+def assert_within_the_reservation_rule(uses: list[float], cap: float, *, concurrency: int):
+    """The reservation rule for the token and cost caps (runs.engine.budget): a row reserves
+    the most any settled row has used; only rows claimed when the last reservation was
+    granted can overshoot, each by what it used above its reservation (<= max - min), and one
+    drainer holds at most 2 x concurrency claimed rows (its window: one round running, one
+    ready). And the cap was really reached: not even one more of the costliest rows fitted."""
+    spent = sum(uses)
+    assert spent <= cap + 2 * concurrency * (max(uses) - min(uses)) + 1e-12
+    assert spent + max(uses) > cap
+    return spent
+
+
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_repetitions_store_every_trial_with_mean_stddev_and_pass_at_k(project, owner, make_dataset):
@@ -125,35 +176,10 @@ def test_repetitions_store_every_trial_with_mean_stddev_and_pass_at_k(project, o
     agent = VaryingAgent()
     judge_reply = openai_chat(content='{{"score": 4, "reasoning": "ok"}}', prompt_tokens=50)
     with FakeServer(agent) as server, FakeServer(judge_reply) as judge_server:
-        judge = metric_services.metric_create(
-            project=project,
-            user=owner,
-            name="Judge",
-            implementation="llm_judge",
-            params={
-                "preset": "correctness",
-                "base_url": judge_server.url + "v1",
-                "model": MODEL,
-                "score_min": 1,
-                "score_max": 5,
-                "max_retries": 0,
-                "timeout_s": 5,
-            },
-        )
+        judge = make_judge(project, owner, judge_server.url)
         workflow = make_agent(project, owner, server.url)
         entry = exact_match_entry(workflow)
-        entry["metrics"].append(
-            {
-                "id": str(judge.id),
-                "input_transformer": {
-                    "selector": {
-                        "question": "$.dataset.question",
-                        "expected": "$.dataset.ground_truth_answer",
-                        "response": "$.workflow.answer",
-                    }
-                },
-            }
-        )
+        entry["metrics"].append(judge_metric(judge))
         with qcluster() as cluster:
             run = services.run_start(
                 project=project,
@@ -274,19 +300,11 @@ def test_cost_cap_stops_a_2000_row_run_at_the_cap_with_concurrency_50(project, o
             run = wait_finished(start(project, owner, version, workflow, max_cost=cap), cluster)
 
     costs = [call_cost(i, o) for i, o in agent.usage]
-    spent = sum(costs)
+    spent = assert_within_the_reservation_rule(costs, cap, concurrency=50)
     called = len(server.requests)
     assert run.agent_calls == called
     assert run.cost_used == pytest.approx(spent)
-    # The reservation rule (runs.engine.budget): a row reserves the largest cost any settled
-    # row has had; only rows claimed when the last reservation was granted can overshoot,
-    # each by what it cost above its reservation (<= max - min), and one drainer holds at
-    # most 2 x concurrency = 100 claimed rows (its window: one round running, one ready).
-    in_flight = 2 * 50
-    assert spent <= cap + in_flight * (max(costs) - min(costs)) + 1e-12
     overshoot = max(0.0, spent - cap)
-    # ...and the cap was really reached: not even one more of the costliest rows fitted.
-    assert spent + max(costs) > cap
     assert 0 < called < 2000
     assert run.status == RunStatus.PARTIALLY_SUCCEEDED
     assert run.cap_reached == "max_cost"
@@ -345,6 +363,73 @@ def test_call_cap_is_exact_and_a_rerun_with_a_raised_cap_continues(project, owne
     assert called_first <= set(
         RunTask.objects.filter(run=run, status=TaskStatus.SUCCEEDED).values_list("id", flat=True)
     )
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_judge_call_cap_is_exact_with_concurrency_50(project, owner, make_dataset):
+    version = make_dataset(qa_rows(600))
+    agent = VaryingAgent()
+    judge_reply = openai_chat(content='{{"score": 4}}', prompt_tokens=40, completion_tokens=4)
+    with FakeServer(agent) as server, FakeServer(judge_reply) as judge_server:
+        workflow = make_agent(project, owner, server.url, concurrency=50)
+        entry = exact_match_entry(workflow)
+        entry["metrics"].append(judge_metric(make_judge(project, owner, judge_server.url)))
+        with qcluster() as cluster:
+            run = services.run_start(
+                project=project,
+                user=owner,
+                name="judge cap",
+                dataset_version_id=version.id,
+                config=[entry],
+                options={"max_judge_calls": 150, "cache_judge_calls": False},
+            )
+            run = wait_finished(run, cluster)
+
+    # The rule for call caps: a row reserves 1 call per judge bound to it before it is
+    # claimed, so the judge is never called once more than the cap.
+    assert len(judge_server.requests) == 150
+    assert run.judge_calls == 150
+    # A row runs whole or not at all: the agent ran for exactly the rows the judge scored.
+    assert len(server.requests) == run.agent_calls == 150
+    assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+    assert run.cap_reached == "max_judge_calls"
+    assert run.error_description.startswith(
+        "Stopped at the judge call cap of 150 after 150 of 600 rows"
+    )
+    assert RunTask.objects.filter(run=run, status=TaskStatus.SUCCEEDED).count() == 150
+    not_run = RunTask.objects.filter(run=run, error__startswith=NOT_RUN_PREFIX)
+    assert not_run.count() == 450
+    assert not_run.first().error == "Not run: the judge call cap of 150 was reached."
+    assert run.reserved_judge_calls == 0 and run.reserved_agent_calls == 0
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_token_cap_stops_a_run_within_the_reservation_rule(project, owner, make_dataset):
+    version = make_dataset(qa_rows(1000))
+    agent = VaryingAgent()
+    cap = 300_000  # about 220 of the agent's 1,100-1,600-token calls
+    with FakeServer(agent) as server:
+        workflow = make_agent(project, owner, server.url, concurrency=50)
+        with qcluster() as cluster:
+            run = wait_finished(start(project, owner, version, workflow, max_tokens=cap), cluster)
+
+    tokens = [i + o for i, o in agent.usage]
+    spent = assert_within_the_reservation_rule(tokens, cap, concurrency=50)
+    called = len(server.requests)
+    assert run.tokens_used == spent
+    assert run.agent_calls == called
+    assert 0 < called < 1000
+    assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+    assert run.cap_reached == "max_tokens"
+    assert run.error_description.startswith(
+        f"Stopped at the token cap of 300,000 after {called:,} of 1,000 rows"
+    )
+    not_run = RunTask.objects.filter(run=run, error__startswith=NOT_RUN_PREFIX)
+    assert not_run.count() == 1000 - called
+    assert run.reserved_tokens == 0 and run.reserved_agent_calls == 0
+    print(f"token cap {cap:,}: used {spent:,} over {called} rows, overshoot {spent - cap:,}")
 
 
 @pytest.mark.integration
@@ -430,18 +515,7 @@ def test_judge_calls_are_cached_by_default_and_a_new_judge_version_misses(
     agent = VaryingAgent()
     judge_reply = openai_chat(content='{{"score": 3}}', prompt_tokens=40, completion_tokens=4)
     with FakeServer(agent) as server, FakeServer(judge_reply) as judge_server:
-        params = {
-            "preset": "correctness",
-            "base_url": judge_server.url + "v1",
-            "model": MODEL,
-            "score_min": 1,
-            "score_max": 5,
-            "max_retries": 0,
-            "timeout_s": 5,
-        }
-        judge = metric_services.metric_create(
-            project=project, user=owner, name="Judge", implementation="llm_judge", params=params
-        )
+        judge = make_judge(project, owner, judge_server.url)
         workflow = make_agent(project, owner, server.url)
 
         def run_once(cluster):
@@ -456,18 +530,7 @@ def test_judge_calls_are_cached_by_default_and_a_new_judge_version_misses(
                             "id": str(workflow.id),
                             "input_transformer": {"selector": {"question": "$.dataset.question"}},
                         },
-                        "metrics": [
-                            {
-                                "id": str(judge.id),
-                                "input_transformer": {
-                                    "selector": {
-                                        "question": "$.dataset.question",
-                                        "expected": "$.dataset.ground_truth_answer",
-                                        "response": "$.workflow.answer",
-                                    }
-                                },
-                            }
-                        ],
+                        "metrics": [judge_metric(judge)],
                     }
                 ],
                 options={"cache_agent_calls": True},  # same answers -> same judge inputs
@@ -491,7 +554,9 @@ def test_judge_calls_are_cached_by_default_and_a_new_judge_version_misses(
             )
             # A new judge version (another prompt) misses the cache.
             metric_services.metric_version_create(
-                metric=judge, user=owner, params={**params, "criteria": "Be strict."}
+                metric=judge,
+                user=owner,
+                params=judge_params(judge_server.url, criteria="Be strict."),
             )
             third = run_once(cluster)
             assert len(judge_server.requests) == 30 and third.judge_calls == 15

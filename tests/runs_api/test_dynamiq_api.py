@@ -280,6 +280,16 @@ def test_rerun_with_nothing_failed_is_a_409(api, finished_run):
     assert response.json()["message"] == "No failed tasks to rerun."
 
 
+def test_rerun_with_bad_caps_is_a_400_with_field_errors(api, finished_run):
+    body = {"max_agent_calls": "lots", "max_cost": -1, "max_tokens": 1.5}
+    response = api.post(f"/v1/evaluations/{finished_run.id}/rerun", body, format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"max_agent_calls", "max_cost", "max_tokens"}
+    finished_run.refresh_from_db()
+    assert finished_run.max_agent_calls is None and finished_run.max_cost is None
+
+
 def test_a_viewer_cannot_rerun_cancel_or_delete(viewer_api, finished_run):
     base = f"/v1/evaluations/{finished_run.id}"
     assert viewer_api.post(f"{base}/rerun").status_code == 403

@@ -43,6 +43,11 @@ def test_the_schema_documents_every_runs_operation(api):
     run = schema["components"]["schemas"]["EvaluationRunOut"]["properties"]
     assert "agent_version_hash" in run and "star_metric_result" in run
     assert "EVALUATION_RUN_RUNNING_DATASET" in str(schema["components"]["schemas"])
+    # The rerun takes raised caps in its body, documented as such.
+    rerun = schema["paths"]["/v1/evaluations/{evaluation_id}/rerun"]["post"]
+    ref = rerun["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+    assert set(body) == {"max_agent_calls", "max_judge_calls", "max_tokens", "max_cost"}
     docs = api.get("/api/docs/")
     assert docs.status_code == 200
 

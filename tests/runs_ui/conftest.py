@@ -81,7 +81,9 @@ def execute(run):
     return run
 
 
-def start_workflow_run(project, user, version, workflow, *, name="With agent", star=True):
+def start_workflow_run(
+    project, user, version, workflow, *, name="With agent", star=True, options=None
+):
     contains = builtin("contains")
     config = [
         {
@@ -119,6 +121,7 @@ def start_workflow_run(project, user, version, workflow, *, name="With agent", s
         dataset_version_id=version.id,
         config=config,
         star_metric=star_metric,
+        options=options,
     )
 
 

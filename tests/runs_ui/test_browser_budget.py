@@ -72,5 +72,19 @@ def test_a_run_with_repetitions_and_a_cap_on_the_run_page(ui):
         assert "3 trials/row" in text
         assert page.query_selector(".spread") is not None
         ui.shots("budget_repetitions_and_cap")
+        assert EvaluationRun.objects.get(pk=run.pk).cap_reached == "max_agent_calls"
+
+        # Raise the cap on the page and rerun: the rows not run run now, and only those.
+        form = page.get_by_role("form", name="Rerun with caps")
+        assert form.get_by_label("Agent call cap").input_value() == "60"
+        form.get_by_label("Agent call cap").fill("150")
+        form.get_by_role("button", name="Rerun with these caps").click()
+        # The page polls its status while the run works and stops when it has finished.
+        page.wait_for_selector(".badge-succeeded", timeout=120_000)
+        wait_until(finished, timeout=120, message="the rerun to finish")
+        page.reload()
+        assert (run.status, run.agent_calls, run.max_agent_calls) == ("succeeded", 150, 150)
+        text = page.inner_text("main") if page.query_selector("main") else page.content()
+        assert re.search(r"Agent calls\s+150 of 150 cap", text, re.I)
+        assert page.query_selector("form[aria-label='Rerun with caps']") is None
     ui.assert_clean()
-    assert EvaluationRun.objects.get(pk=run.pk).cap_reached == "max_agent_calls"

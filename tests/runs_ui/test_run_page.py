@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from runs.models import EvaluationRun, RunStatus, RunTask, TaskStatus
 from runs.results_table import results_table_page
-from tests.runs_ui.conftest import execute, start_dataset_run
+from tests.runs_ui.conftest import execute, start_dataset_run, start_workflow_run
 
 
 def url(name, run, *args):
@@ -152,6 +152,79 @@ def test_rerun_reexecutes_failed_rows(web, finished_run):
     assert "Rerunning the failed tasks" in response.content.decode()
     run = execute_drain(finished_run)
     assert run.status == RunStatus.SUCCEEDED
+
+
+def capped_run(project, owner, version, agent):
+    """The four QA rows with an agent call cap of 2: two rows run, two are not run."""
+    run = execute(
+        start_workflow_run(project, owner, version, agent, options={"max_agent_calls": 2})
+    )
+    assert run.cap_reached == "max_agent_calls"
+    assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+    assert run.agent_calls == 2
+    return run
+
+
+def test_a_run_stopped_at_its_call_cap_is_rerun_from_the_page_with_a_raised_cap(
+    web, project, owner, qa_version, agent
+):
+    run = capped_run(project, owner, qa_version, agent)
+    ran_first = set(
+        RunTask.objects.filter(run=run, status=TaskStatus.SUCCEEDED).values_list("id", flat=True)
+    )
+    assert len(ran_first) == 2
+    html = web.get(url("detail", run)).content.decode()
+    assert 'aria-label="Rerun with caps"' in html
+    # Prefilled with the run's current caps (2 agent calls; the others unset).
+    assert 'name="max_agent_calls" inputmode="numeric" value="2"' in html
+    assert 'name="max_cost" inputmode="decimal" value=""' in html
+
+    form = {"caps_sent": "1", "max_agent_calls": "10", "max_judge_calls": "", "max_tokens": ""}
+    response = web.post(url("rerun", run), {**form, "max_cost": "$1.50"}, follow=True)
+    assert "Rerunning the failed tasks" in response.content.decode()
+    run.refresh_from_db()
+    assert (run.max_agent_calls, run.max_cost, run.cap_reached) == (10, 1.5, "")
+    run = execute_drain(run)
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.agent_calls == 4  # the two rows not run, and only those, ran now
+    tasks = RunTask.objects.filter(run=run)
+    assert tasks.filter(status=TaskStatus.SUCCEEDED).count() == 4
+    assert ran_first < set(tasks.values_list("id", flat=True))
+    assert not tasks.exclude(error="").exists()
+
+
+def test_a_run_whose_cap_fitted_every_row_does_not_say_it_stopped(
+    web, project, owner, qa_version, agent
+):
+    run = execute(
+        start_workflow_run(project, owner, qa_version, agent, options={"max_agent_calls": 4})
+    )
+    assert (run.status, run.agent_calls, run.error_description) == (RunStatus.SUCCEEDED, 4, "")
+    html = web.get(url("detail", run)).content.decode()
+    assert "Stopped at the cap" not in html
+    assert 'aria-label="Rerun with caps"' not in html
+
+
+def test_rerun_with_bad_caps_shows_field_errors_and_changes_nothing(
+    web, project, owner, qa_version, agent
+):
+    run = capped_run(project, owner, qa_version, agent)
+    form = {"caps_sent": "1", "max_agent_calls": "lots", "max_cost": "-3"}
+    response = web.post(url("rerun", run), {**form, "max_tokens": "", "max_judge_calls": ""})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "A whole number, or empty for no cap." in html
+    assert "amount in US dollars (0 or more), or empty for no cap." in html
+    assert 'value="lots"' in html  # what was typed is shown back
+    run.refresh_from_db()
+    assert run.status == RunStatus.PARTIALLY_SUCCEEDED
+    assert (run.max_agent_calls, run.cap_reached) == (2, "max_agent_calls")
+    assert RunTask.objects.filter(run=run, status=TaskStatus.PENDING).count() == 0
+
+
+def test_the_run_page_shows_the_star_metrics_threshold(web, finished_run):
+    html = web.get(url("detail", finished_run)).content.decode()
+    assert "<dt>Star threshold</dt><dd>0.5 " in html
 
 
 def execute_drain(run):
