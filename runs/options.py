@@ -69,8 +69,8 @@ def clean_run_options(data: dict | None, *, partial: bool = False) -> dict:
             else:
                 clean[name] = _integer(value, low=0, high=10**12)
         except (TypeError, ValueError):
-            what = "amount in US dollars (0 or more)" if name == "max_cost" else "whole number"
-            errors[name] = [f"A {what}, or empty for no cap."]
+            what = "An amount in US dollars (0 or more)" if name == "max_cost" else "A whole number"
+            errors[name] = [f"{what}, or empty for no cap."]
     for name in CACHE_FIELDS:
         if name in data and data[name] is not None:
             try:

@@ -533,11 +533,14 @@ class Drainer:
 
     def stop_at_cap(self) -> None:
         """The cap is reached and this drainer's rows have settled: the rows nobody claimed
-        are not run, and the run records which cap stopped it."""
+        are not run, and the run records which cap stopped them."""
         cap = self.budget.reached
         limit = self.budget.caps[cap]
-        EvaluationRun.objects.filter(id=self.run_id, cap_reached="").update(cap_reached=cap)
-        fail_tasks(self.run_id, None, error=not_run_error(cap, limit))
+        # A cap that every row fitted under stopped nothing: the run records no cap then.
+        # One transaction, so a finish never sees the rows not run without the cap.
+        with transaction.atomic():
+            if fail_tasks(self.run_id, None, error=not_run_error(cap, limit)):
+                EvaluationRun.objects.filter(id=self.run_id, cap_reached="").update(cap_reached=cap)
 
     def drain(self, *, budget_seconds: float) -> bool:
         """Work until nothing is left to claim, the run stops, or the budget is spent.

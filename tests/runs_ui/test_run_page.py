@@ -200,6 +200,7 @@ def test_a_run_whose_cap_fitted_every_row_does_not_say_it_stopped(
         start_workflow_run(project, owner, qa_version, agent, options={"max_agent_calls": 4})
     )
     assert (run.status, run.agent_calls, run.error_description) == (RunStatus.SUCCEEDED, 4, "")
+    assert run.cap_reached == ""  # no row was left for the cap to stop
     html = web.get(url("detail", run)).content.decode()
     assert "Stopped at the cap" not in html
     assert 'aria-label="Rerun with caps"' not in html
@@ -214,7 +215,7 @@ def test_rerun_with_bad_caps_shows_field_errors_and_changes_nothing(
     assert response.status_code == 400
     html = response.content.decode()
     assert "A whole number, or empty for no cap." in html
-    assert "amount in US dollars (0 or more), or empty for no cap." in html
+    assert "An amount in US dollars (0 or more), or empty for no cap." in html
     assert 'value="lots"' in html  # what was typed is shown back
     run.refresh_from_db()
     assert run.status == RunStatus.PARTIALLY_SUCCEEDED
