@@ -181,6 +181,16 @@ class EvaluationRunQuerySet(models.QuerySet):
             finished_at=timezone.now(),
         )
 
+    def evaluate_results(self, run_id) -> bool:
+        """running (calling agents) -> running (scoring): every agent call has returned, what
+        is left is the run-level summaries (Gradient's EVALUATION_RUN_EVALUATING_RESULTS).
+        Only the phase moves, and only on a running run still in its agent-calling phase."""
+        return bool(
+            self.filter(id=run_id, status=RunStatus.RUNNING, phase=RunPhase.RUNNING_DATASET).update(
+                phase=RunPhase.EVALUATING_RESULTS
+            )
+        )
+
     def request_cancel(self, run_id) -> bool:
         """running -> cancelling; the engine finishes it once in-flight rows settle."""
         return self._move(run_id, [RunStatus.RUNNING], status=RunStatus.CANCELLING)
