@@ -26,6 +26,7 @@ from tests.runs.test_integration import (
     FINISHED,
     assert_scored_once,
     broker,  # noqa: F401 - the fixture
+    calls_per_question,
     start,
     wait_finished,
 )
@@ -72,10 +73,6 @@ class Sweeping:
         self.stop.set()
         self.thread.join(timeout=30)
         assert not self.errors, self.errors
-
-
-def calls_per_question(server) -> collections.Counter:
-    return collections.Counter(request.json["question"] for request in server.requests)
 
 
 def test_an_agent_slower_than_the_lease_is_called_once_per_row(
