@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from metrics import services as metric_services
@@ -248,10 +249,12 @@ def test_a_lost_planning_message_is_replanned_by_the_sweeper(
     make_agent,
     monkeypatch,
 ):
-    """The run is queued while no cluster runs and its message is lost; the cluster's own
-    sweeper schedule plans it within a minute (the stall timeout is set far longer)."""
+    """The run is queued while no cluster runs and its message is lost. A cluster sweeps once
+    as it starts, so it plans the run at once instead of at its scheduler's first pass (~30 s
+    after the start); the stall timeout is set far longer."""
     monkeypatch.setenv("EVALSITE_RUN_STALL_SECONDS", "600")
-    ensure_sweeper_schedule()
+    monkeypatch.setenv("EVALSITE_RUN_REPLAN_SECONDS", "3")
+    ensure_sweeper_schedule()  # as in production: the schedules sweep too, only later
     version = make_dataset(qa_rows(10))
     with FakeServer(echo_agent()) as server:
         workflow = make_agent(server.url)
@@ -263,14 +266,26 @@ def test_a_lost_planning_message_is_replanned_by_the_sweeper(
         else:
             assert OrmQ.objects.exists()
             OrmQ.objects.all().delete()
+        # No cluster ran for longer than the re-plan time: the run is due for re-planning.
+        wait_until(
+            lambda: (timezone.now() - run.queued_at).total_seconds() > 3.5,
+            timeout=10,
+            message="the re-plan time",
+        )
         with qcluster(**broker) as cluster:
-            # The new cluster's scheduler first looks ~30 s after it starts; the sweeper then
-            # plans the run at once. 90 s leaves room for a loaded machine.
             run = wait_finished(run, cluster, timeout=90)
             log = cluster.log()
         calls = calls_per_question(server)
 
     assert "planning it now" in log
+    start_sweeps = re.findall(r"swept at cluster start: (.*)", log)
+    assert len(start_sweeps) == 1, log  # once per cluster start, not once per worker
+    assert str(run.id) in start_sweeps[0]
+    # The issue's bound for users: a lost planning message is re-planned within a minute
+    # (the sweeper plans a run pending for EVALSITE_RUN_REPLAN_SECONDS, 15 s by default, and
+    # sweeps every ~30 s and whenever a cluster starts). 60 s is that product bound, not a
+    # speed assertion: here the re-plan comes seconds after the run was created.
+    assert (run.started_at - run.queued_at).total_seconds() < 60
     assert run.status == RunStatus.SUCCEEDED
     assert calls == {f"q{i}": 1 for i in range(10)}
 

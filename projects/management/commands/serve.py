@@ -4,9 +4,9 @@ together.
 The cluster is watched through the worker heartbeat (``runs.heartbeat``): ``serve`` enqueues a
 ping task every ``EVALSITE_WORKER_PING_SECONDS``, and when work waits and no worker has beaten
 for ``EVALSITE_WORKER_STALE_SECONDS`` (a wedged cluster: django-q2 issue #23) or the cluster
-process exited, it restarts the cluster, says so in the log, and runs the sweeper right away: rows
-whose leases ran out are re-queued and runs whose messages died with the old cluster get
-new drainers or are planned.
+process exited, it restarts the cluster and says so in the log. The new cluster sweeps as it
+starts (``qcluster``): rows whose leases ran out are re-queued and runs whose messages died
+with the old cluster get new drainers or are planned.
 """
 
 from __future__ import annotations
@@ -70,16 +70,9 @@ class ClusterSupervisor:
         log.warning("restarting the worker cluster (restart %d): %s", self.restarts, reason)
         self.stop(grace=RESTART_GRACE_SECONDS)
         self.start()
+        # The new cluster sweeps before it starts its workers (``qcluster``): what the old one
+        # held is taken back now, not at the new scheduler's first pass (~30 s).
         log.warning("worker cluster restarted (pid %s)", self.proc.pid)
-        # Take back what the old cluster held now, not at the new scheduler's first pass
-        # (~30 s): expired leases, runs whose drainer or planning messages died with it.
-        try:
-            from runs.engine import sweeper
-
-            done = sweeper.sweep()
-            log.warning("swept after the restart: %s", done)
-        except Exception as exc:  # the schedule sweeps again shortly
-            log.warning("sweep after the restart failed: %s: %s", type(exc).__name__, exc)
 
     def check(self) -> None:
         """Called often from the main loop; does real work about once a second."""
