@@ -74,7 +74,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
-    "django_q",
     "projects",
     "datasets",
     "workflows",
@@ -82,6 +81,8 @@ INSTALLED_APPS = [
     "runs",
     "traces",
     "webhooks",
+    # After ``projects``, whose ``qcluster`` command (a sweep, then django-q2's) shadows it.
+    "django_q",
 ]
 
 MIDDLEWARE = [

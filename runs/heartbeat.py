@@ -4,11 +4,20 @@ A django-q2 cluster can be alive and still do nothing: when the worker next in l
 task queue dies holding the queue's lock, every other worker waits on that lock forever
 (django-q2 issue #23) while the cluster's own process keeps looking healthy. So liveness is
 measured where work happens: every worker that does engine work writes a heartbeat row —
-drainers each time they renew their leases, the sweeper every minute, and the ping task that
-``manage.py serve`` enqueues every ``EVALSITE_WORKER_PING_SECONDS``. The workers are stale when
-work is waiting (an active run, or messages in the broker) and the newest beat is older than
-``EVALSITE_WORKER_STALE_SECONDS``: ``/healthz`` then answers 503 and ``serve`` restarts its
-cluster.
+drainers each time they renew their leases, the sweeper every minute, the ping task that
+``manage.py serve`` enqueues every ``EVALSITE_WORKER_PING_SECONDS``, and a cluster's main
+process once as it starts (``qcluster``: a cluster slow to start is not taken for a stuck
+one). The workers are stale when work is waiting (an active run, or messages in the broker)
+and the newest beat is older than ``EVALSITE_WORKER_STALE_SECONDS``.
+
+Two readers, two scopes. ``/healthz`` and ``check_workers`` judge the site: any worker of any
+cluster beating means work gets done, so they answer 503 only when every worker is stuck.
+``serve`` judges its own cluster: it starts it with ``EVALSITE_CLUSTER_ID`` set, its workers
+write that id into their rows, and it restarts the cluster when none of them has beaten for
+the stale time while work waits, even though other clusters (other hosts, other ``serve``s)
+still beat. The pings every ``serve`` enqueues go to whichever cluster takes them first, so
+each healthy cluster answers its share; one that answered none for the whole stale time holds
+no rows either (a drainer beats at least every 30 s), so restarting it loses nothing.
 """
 
 from __future__ import annotations
@@ -39,8 +48,16 @@ def ping_seconds() -> int:
     return max(1, env_int("EVALSITE_WORKER_PING_SECONDS", 20))
 
 
+CLUSTER_ID_ENV = "EVALSITE_CLUSTER_ID"
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}"
+
+
+def cluster_id() -> str:
+    """The id ``manage.py serve`` gave this process's cluster ("" for a bare ``qcluster``)."""
+    return os.environ.get(CLUSTER_ID_ENV, "")[:40]
 
 
 def record_beat(*, source: str) -> None:
@@ -48,7 +65,8 @@ def record_beat(*, source: str) -> None:
     from runs.models import WorkerHeartbeat
 
     WorkerHeartbeat.objects.update_or_create(
-        worker=worker_name(), defaults={"source": source, "beaten_at": timezone.now()}
+        worker=worker_name(),
+        defaults={"source": source, "beaten_at": timezone.now(), "cluster": cluster_id()},
     )
 
 
@@ -67,10 +85,14 @@ def enqueue_ping() -> None:
     async_task("runs.tasks.worker_ping", task_name="worker-ping", save=False)
 
 
-def last_beat() -> datetime | None:
+def last_beat(*, cluster: str | None = None) -> datetime | None:
+    """The newest beat of any worker, or of one cluster's workers."""
     from runs.models import WorkerHeartbeat
 
-    return WorkerHeartbeat.objects.aggregate(last=Max("beaten_at"))["last"]
+    beats = WorkerHeartbeat.objects.all()
+    if cluster is not None:
+        beats = beats.filter(cluster=cluster)
+    return beats.aggregate(last=Max("beaten_at"))["last"]
 
 
 def queued_messages() -> int | None:
@@ -135,9 +157,10 @@ class WorkerStatus:
         }
 
 
-def worker_status() -> WorkerStatus:
+def worker_status(*, cluster: str | None = None) -> WorkerStatus:
+    """The site's workers (any cluster), or only ``cluster``'s (what ``serve`` watches)."""
     now = timezone.now()
-    beat = last_beat()
+    beat = last_beat(cluster=cluster)
     age = None if beat is None else max(0.0, (now - beat).total_seconds())
     waiting, since = waiting_work()
     waited = None if since is None else max(0.0, (now - since).total_seconds())

@@ -181,6 +181,16 @@ class EvaluationRunQuerySet(models.QuerySet):
             finished_at=timezone.now(),
         )
 
+    def evaluate_results(self, run_id) -> bool:
+        """running (calling agents) -> running (scoring): every agent call has returned, what
+        is left is the run-level summaries (Gradient's EVALUATION_RUN_EVALUATING_RESULTS).
+        Only the phase moves, and only on a running run still in its agent-calling phase."""
+        return bool(
+            self.filter(id=run_id, status=RunStatus.RUNNING, phase=RunPhase.RUNNING_DATASET).update(
+                phase=RunPhase.EVALUATING_RESULTS
+            )
+        )
+
     def request_cancel(self, run_id) -> bool:
         """running -> cancelling; the engine finishes it once in-flight rows settle."""
         return self._move(run_id, [RunStatus.RUNNING], status=RunStatus.CANCELLING)
@@ -593,11 +603,13 @@ class CallCache(models.Model):
 
 class WorkerHeartbeat(models.Model):
     """The last sign of life of one worker process (``host:pid``): a drainer renewing its
-    leases, the sweeper, or a ping task. ``/healthz`` and ``manage.py serve`` read the newest."""
+    leases, the sweeper, or a ping task. ``/healthz`` reads the newest of all; ``manage.py
+    serve`` the newest of its own cluster's (``cluster``: the id ``serve`` gave it)."""
 
     worker = models.CharField(max_length=100, primary_key=True)
     source = models.CharField(max_length=20)
     beaten_at = models.DateTimeField(db_index=True)
+    cluster = models.CharField(max_length=40, blank=True, default="", db_default="")
 
     def __str__(self) -> str:
         return f"{self.worker} ({self.source}) at {self.beaten_at:%H:%M:%S}"

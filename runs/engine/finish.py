@@ -19,7 +19,6 @@ from runs.models import (
     EvaluationRun,
     MetricBinding,
     MetricResult,
-    RunPhase,
     RunStatus,
     RunTask,
     TaskStatus,
@@ -212,9 +211,7 @@ def try_finish(run_id) -> bool:
     if not RunTask.objects.filter(
         run_id=run_id, status__in=[TaskStatus.PENDING, TaskStatus.CLAIMED]
     ).exists():
-        EvaluationRun.objects.filter(
-            id=run_id, status=RunStatus.RUNNING, phase=RunPhase.RUNNING_DATASET
-        ).update(phase=RunPhase.EVALUATING_RESULTS)
+        EvaluationRun.objects.evaluate_results(run_id)
     with transaction.atomic():
         run = EvaluationRun.objects.select_for_update(no_key=True).filter(id=run_id).first()
         if run is None or run.status not in (RunStatus.RUNNING, RunStatus.CANCELLING):

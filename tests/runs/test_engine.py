@@ -206,3 +206,34 @@ def test_star_metric_decides_pass_status(project, owner, make_dataset):
     )
     assert passing.pass_status is True and failing.pass_status is False
     assert passing.summaries[str(passing.star_binding_id)]["is_star"] is True
+
+
+@pytest.mark.django_db(transaction=True)  # a retry happens only outside any transaction
+def test_a_cancel_whose_finish_is_a_deadlock_victim_retries_the_finish(
+    project, owner, make_dataset, monkeypatch
+):
+    """PostgreSQL may pick the cancel's finishing transaction as a deadlock victim (a
+    drainer holds rows): the finish is retried, the cancel answers with a canceled run."""
+    from django.db import OperationalError
+
+    from runs.engine import finish
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    version = make_dataset(trace_rows(5))
+    config = [exact_match_entry(response="$.dataset.output", expected="$.dataset.expected")]
+    run = start(project, owner, version, config)
+    planning.plan_run(run.id)
+    calls = []
+
+    def finish_once_a_victim(run_id):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return finish.try_finish(run_id)
+
+    monkeypatch.setattr(services, "try_finish", finish_once_a_victim)
+    run = services.run_cancel(run=run)
+    assert len(calls) == 2
+    assert run.status == RunStatus.CANCELED and run.canceled_tasks == 5

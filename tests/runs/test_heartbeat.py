@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -125,3 +126,54 @@ def test_check_workers_exits_1_only_when_work_waits_on_stale_workers(
     WorkerHeartbeat.objects.update(beaten_at=timezone.now())
     call_command("check_workers")
     assert '"ok": true' in capsys.readouterr().out
+
+
+def test_a_cluster_is_stale_on_its_own_beats_while_the_site_stays_healthy(
+    client, stale_after, project, owner, make_dataset, monkeypatch
+):
+    """What ``serve`` watches (its cluster's beats) against what ``/healthz`` reports (any)."""
+    _active_run(project, owner, make_dataset)
+    monkeypatch.setenv(heartbeat.CLUSTER_ID_ENV, "mine")
+    heartbeat.record_beat(source="ping")
+    assert WorkerHeartbeat.objects.get(worker=heartbeat.worker_name()).cluster == "mine"
+    assert not heartbeat.worker_status(cluster="mine").stale
+    WorkerHeartbeat.objects.update(beaten_at=timezone.now() - timedelta(seconds=120))
+    _beat(5)  # a worker of another cluster
+    assert heartbeat.worker_status(cluster="mine").stale
+    assert not heartbeat.worker_status().stale
+    assert client.get("/healthz").status_code == 200
+
+
+def test_serve_judges_a_starting_cluster_from_its_start_beat(
+    project, owner, make_dataset, monkeypatch
+):
+    """A cluster slow to start (imports, its start sweep) is not restarted before it is up;
+    once up (its start beat), it has the stale time to answer for itself."""
+    from projects.management.commands import serve
+    from projects.management.commands.serve import STARTUP_SECONDS, ClusterSupervisor
+
+    monkeypatch.setattr(serve, "close_old_connections", lambda: None)  # the test's transaction
+    monkeypatch.setenv("EVALSITE_WORKER_STALE_SECONDS", "6")
+    _active_run(project, owner, make_dataset)
+    restarts = []
+    cluster = ClusterSupervisor(["true"], cwd=".")
+    cluster.proc = type("Running", (), {"poll": lambda self: None})()
+    cluster.cluster_id, cluster.next_ping = "starting", float("inf")
+    cluster.restart = restarts.append
+
+    def check(*, started_seconds_ago: float) -> None:
+        cluster.started_at = time.monotonic() - started_seconds_ago
+        cluster.next_check = 0.0
+        cluster.check()
+
+    check(started_seconds_ago=30)  # past the stale time, not yet up: still starting
+    assert restarts == []
+    check(started_seconds_ago=STARTUP_SECONDS + 1)  # never got up
+    assert len(restarts) == 1 and "its last heartbeat: never" in restarts[0]
+    monkeypatch.setenv(heartbeat.CLUSTER_ID_ENV, "starting")
+    heartbeat.record_beat(source="start")
+    check(started_seconds_ago=30)  # up just now: it has 6 s to beat again
+    assert len(restarts) == 1
+    WorkerHeartbeat.objects.update(beaten_at=timezone.now() - timedelta(seconds=7))
+    check(started_seconds_ago=30)
+    assert len(restarts) == 2 and "no worker of this cluster has beaten" in restarts[1]

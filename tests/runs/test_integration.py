@@ -3,6 +3,7 @@ ORM broker and again with the Redis broker."""
 
 from __future__ import annotations
 
+import collections
 import re
 
 import pytest
@@ -74,6 +75,11 @@ def wait_finished(run, cluster, *, timeout=90, statuses=FINISHED) -> EvaluationR
 
     wait_until(done, timeout=timeout, message=f"run {run.name} to finish\n{cluster.log()[-3000:]}")
     return run
+
+
+def calls_per_question(server) -> collections.Counter:
+    """How often the fake agent was called for each row (rows are ``{"question": ...}``)."""
+    return collections.Counter(request.json["question"] for request in server.requests)
 
 
 def assert_scored_once(run, *, bindings: int) -> None:
@@ -188,6 +194,14 @@ def test_a_killed_cluster_loses_nothing_and_scores_every_row_once(
             cluster.kill()
         run.refresh_from_db()
         assert run.status == RunStatus.RUNNING
+        # The rows the dead workers held: their calls may have been made and not written, so
+        # they may be called again (as benchmarks/crash_matrix.py counts). Nothing else may.
+        in_flight = {
+            item["question"]
+            for item in RunTask.objects.filter(run=run, status=TaskStatus.CLAIMED).values_list(
+                "item__data", flat=True
+            )
+        }
 
         with qcluster(**broker, log_name="qcluster-restarted") as cluster:
 
@@ -197,10 +211,15 @@ def test_a_killed_cluster_loses_nothing_and_scores_every_row_once(
                 return run.status in FINISHED
 
             wait_until(finished_after_sweeping, timeout=120, interval=1, message=cluster.log())
+        calls = calls_per_question(server)
 
     assert run.status == RunStatus.SUCCEEDED
     assert (run.total_tasks, run.succeeded_tasks) == (150, 150)
     assert_scored_once(run, bindings=1)
+    assert set(calls) == {f"q{i}" for i in range(150)}
+    repeated = {question for question, n in calls.items() if n > 1}
+    assert repeated <= in_flight, f"called again, not in flight at the kill: {repeated - in_flight}"
+    assert max(calls.values()) <= 2  # an in-flight row: its lost call, then the one written
 
 
 def _worker_pids(cluster) -> set[str]:

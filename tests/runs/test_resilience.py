@@ -7,6 +7,7 @@ import collections
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.db.models import Max
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from metrics import services as metric_services
@@ -26,6 +29,7 @@ from tests.runs.test_integration import (
     FINISHED,
     assert_scored_once,
     broker,  # noqa: F401 - the fixture
+    calls_per_question,
     start,
     wait_finished,
 )
@@ -72,10 +76,6 @@ class Sweeping:
         self.stop.set()
         self.thread.join(timeout=30)
         assert not self.errors, self.errors
-
-
-def calls_per_question(server) -> collections.Counter:
-    return collections.Counter(request.json["question"] for request in server.requests)
 
 
 def test_an_agent_slower_than_the_lease_is_called_once_per_row(
@@ -169,55 +169,73 @@ def next_in_line_worker(log: str) -> int | None:
     return holders[0] if len(holders) == 1 else None
 
 
-def _healthz(base: str) -> httpx.Response | None:
+def _healthz(base: str, *, timeout: float = 5) -> httpx.Response | None:
     try:
-        return httpx.get(f"{base}/healthz", timeout=5)
+        return httpx.get(f"{base}/healthz", timeout=timeout)
     except httpx.HTTPError:
         return None
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_a_wedged_cluster_is_detected_and_restarted_by_serve(
-    broker,  # noqa: F811
-    project,
-    owner,
-    make_dataset,
-    make_agent,
-    monkeypatch,
-):
-    """django-q2 #23: SIGKILL the worker next in line and every other worker waits forever on
-    the queue lock it held. /healthz turns 503, serve restarts the cluster, the run finishes."""
+def start_serve(env: dict, port: int) -> ManagedProcess:
+    """``manage.py serve`` (the web server and its supervised cluster) on ``port``."""
+    return ManagedProcess(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-workers", "1"],
+        child_env(**env),
+        output_dir() / f"serve-{os.getpid()}-{time.time_ns()}.log",
+    ).start()
+
+
+def wedge_the_cluster_of(serve: ManagedProcess) -> None:
+    """django-q2 #23: once serve's two workers answer pings, SIGKILL the one next in line;
+    the cluster reincarnates it, and every worker then waits forever on the queue lock the
+    dead one held."""
+    wait_until(
+        lambda: (
+            WorkerHeartbeat.objects.filter(source="ping").exists()
+            and len(_worker_pids(serve.log())) == 2
+        ),
+        timeout=60,
+        message=f"the cluster to answer a ping\n{serve.log()[-3000:]}",
+    )
+    victim = []
+    wait_until(
+        lambda: victim.append(next_in_line_worker(serve.log())) or victim[-1],
+        timeout=30,
+        message="an idle worker next in line",
+    )
+    os.kill(victim[-1], signal.SIGKILL)
+    wait_until(lambda: "reincarnated worker" in serve.log(), timeout=30, message=serve.log())
+
+
+@pytest.fixture
+def quick_liveness(monkeypatch):
+    """Stale after 6 s, a ping every second: a wedged cluster is noticed in seconds."""
     monkeypatch.setenv("EVALSITE_WORKER_STALE_SECONDS", "6")
     monkeypatch.setenv("EVALSITE_WORKER_PING_SECONDS", "1")
     monkeypatch.setenv("EVALSITE_RUN_REPLAN_SECONDS", "2")
     monkeypatch.setenv("Q_WORKERS", "2")
     ensure_sweeper_schedule()  # the flushed test database lost the migration's schedules
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_wedged_cluster_is_detected_and_restarted_by_serve(
+    broker,  # noqa: F811
+    quick_liveness,
+    project,
+    owner,
+    make_dataset,
+    make_agent,
+):
+    """django-q2 #23: SIGKILL the worker next in line and every other worker waits forever on
+    the queue lock it held. /healthz turns 503, serve restarts the cluster, the run finishes."""
     version = make_dataset(qa_rows(20))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    serve = ManagedProcess(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--web-workers", "1"],
-        child_env(**broker),
-        output_dir() / f"serve-{os.getpid()}-{time.time_ns()}.log",
-    ).start()
+    serve = start_serve(broker, port)
     try:
         with FakeServer(echo_agent(latency=0.05)) as server:
             workflow = make_agent(server.url, max_concurrency=4)
-            wait_until(
-                lambda: WorkerHeartbeat.objects.exists() and len(_worker_pids(serve.log())) == 2,
-                timeout=60,
-                message=f"the cluster to answer a ping\n{serve.log()[-3000:]}",
-            )
-            victim = []
-            wait_until(
-                lambda: victim.append(next_in_line_worker(serve.log())) or victim[-1],
-                timeout=30,
-                message="an idle worker next in line",
-            )
-            os.kill(victim[-1], signal.SIGKILL)
-            wait_until(
-                lambda: "reincarnated worker" in serve.log(), timeout=30, message=serve.log()
-            )
+            wedge_the_cluster_of(serve)
 
             run = start(project, owner, version, [exact_match_entry(workflow)])
             wait_until(
@@ -236,11 +254,69 @@ def test_a_wedged_cluster_is_detected_and_restarted_by_serve(
     finally:
         serve.stop()
 
-    assert "restarting the worker cluster" in log and "no worker has beaten" in log
+    assert "restarting the worker cluster" in log and "no worker of this cluster has beaten" in log
     assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 20
     assert calls == {f"q{i}": 1 for i in range(20)}
     assert_scored_once(run, bindings=1)
     assert healthy is not None and healthy.status_code == 200
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_serve_restarts_its_wedged_cluster_while_another_cluster_beats(
+    broker,  # noqa: F811
+    quick_liveness,
+    project,
+    owner,
+    make_dataset,
+    make_agent,
+):
+    """Two clusters on one database: serve's is wedged, a bare ``qcluster`` next to it works
+    and beats. The site is healthy (/healthz 200: the other cluster does the work), yet serve
+    restarts its own cluster, none of whose workers beat."""
+    version = make_dataset(qa_rows(40))
+    port = free_port()
+    serve = start_serve(broker, port)
+    try:
+        # 40 one-second calls, two at a time: work waits well past the 6 s stale time.
+        with (
+            FakeServer(echo_agent(latency=1)) as server,
+            qcluster(**broker, log_name="qcluster-other") as other,
+        ):
+
+            def other_beat():
+                host = socket.gethostname()[:80]
+                workers = [f"{host}:{pid}" for pid in _worker_pids(other.log())]
+                beats = WorkerHeartbeat.objects.filter(worker__in=workers)
+                return beats.aggregate(last=Max("beaten_at"))["last"]
+
+            wait_until(other_beat, timeout=60, message=f"the other cluster\n{other.log()}")
+            workflow = make_agent(server.url, max_concurrency=2)
+            wedge_the_cluster_of(serve)
+            run = start(project, owner, version, [exact_match_entry(workflow)])
+            wait_until(
+                lambda: "restarting the worker cluster" in serve.log(),
+                timeout=60,
+                message=f"serve to restart its cluster\n{serve.log()[-3000:]}",
+            )
+            restarted_at, last_other_beat = timezone.now(), other_beat()
+            site = _healthz(f"http://127.0.0.1:{port}", timeout=30)  # a loaded machine
+            run.refresh_from_db()
+            active_at_restart = run.is_active
+            run = wait_finished(run, serve, timeout=150)
+            calls = calls_per_question(server)
+            log = serve.log()
+    finally:
+        serve.stop()
+
+    assert "no worker of this cluster has beaten" in log
+    # Restarted while the other cluster was working the run and beating: the site's
+    # heartbeat was fresh all along.
+    assert active_at_restart
+    assert (restarted_at - last_other_beat).total_seconds() < 6
+    assert site is not None and site.status_code == 200 and site.json()["workers"]["ok"] is True
+    assert run.status == RunStatus.SUCCEEDED and run.succeeded_tasks == 40
+    assert calls == {f"q{i}": 1 for i in range(40)}
+    assert_scored_once(run, bindings=1)
 
 
 def test_a_lost_planning_message_is_replanned_by_the_sweeper(
@@ -251,10 +327,12 @@ def test_a_lost_planning_message_is_replanned_by_the_sweeper(
     make_agent,
     monkeypatch,
 ):
-    """The run is queued while no cluster runs and its message is lost; the cluster's own
-    sweeper schedule plans it within a minute (the stall timeout is set far longer)."""
+    """The run is queued while no cluster runs and its message is lost. A cluster sweeps once
+    as it starts, so it plans the run at once instead of at its scheduler's first pass (~30 s
+    after the start); the stall timeout is set far longer."""
     monkeypatch.setenv("EVALSITE_RUN_STALL_SECONDS", "600")
-    ensure_sweeper_schedule()
+    monkeypatch.setenv("EVALSITE_RUN_REPLAN_SECONDS", "3")
+    ensure_sweeper_schedule()  # as in production: the schedules sweep too, only later
     version = make_dataset(qa_rows(10))
     with FakeServer(echo_agent()) as server:
         workflow = make_agent(server.url)
@@ -266,14 +344,26 @@ def test_a_lost_planning_message_is_replanned_by_the_sweeper(
         else:
             assert OrmQ.objects.exists()
             OrmQ.objects.all().delete()
+        # No cluster ran for longer than the re-plan time: the run is due for re-planning.
+        wait_until(
+            lambda: (timezone.now() - run.queued_at).total_seconds() > 3.5,
+            timeout=10,
+            message="the re-plan time",
+        )
         with qcluster(**broker) as cluster:
-            # The new cluster's scheduler first looks ~30 s after it starts; the sweeper then
-            # plans the run at once. 90 s leaves room for a loaded machine.
             run = wait_finished(run, cluster, timeout=90)
             log = cluster.log()
         calls = calls_per_question(server)
 
     assert "planning it now" in log
+    start_sweeps = re.findall(r"swept at cluster start: (.*)", log)
+    assert len(start_sweeps) == 1, log  # once per cluster start, not once per worker
+    assert str(run.id) in start_sweeps[0]
+    # The issue's bound for users: a lost planning message is re-planned within a minute
+    # (the sweeper plans a run pending for EVALSITE_RUN_REPLAN_SECONDS, 15 s by default, and
+    # sweeps every ~30 s and whenever a cluster starts). 60 s is that product bound, not a
+    # speed assertion: here the re-plan comes seconds after the run was created.
+    assert (run.started_at - run.queued_at).total_seconds() < 60
     assert run.status == RunStatus.SUCCEEDED
     assert calls == {f"q{i}": 1 for i in range(10)}
 

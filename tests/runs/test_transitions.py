@@ -59,3 +59,17 @@ def test_a_run_that_cannot_be_planned_fails_with_its_reason(run):
         "Planning failed: boom",
     )
     assert run.finished_at is not None
+
+
+def test_every_agent_call_returned_moves_a_running_run_to_scoring_once(run):
+    runs = EvaluationRun.objects
+    assert not runs.evaluate_results(run.id)  # pending: not even planned
+    assert runs.start(run.id, mode=RunMode.WITH_WORKFLOW, total_tasks=2)
+    assert status_of(run) == (RunStatus.RUNNING, RunPhase.RUNNING_DATASET)
+    assert runs.evaluate_results(run.id) and not runs.evaluate_results(run.id)
+    assert status_of(run) == (RunStatus.RUNNING, RunPhase.EVALUATING_RESULTS)
+    assert runs.reopen(run.id, mode=RunMode.WITH_WORKFLOW) is False  # still running
+    assert runs.request_cancel(run.id)
+    runs.filter(id=run.id).update(phase=RunPhase.RUNNING_DATASET)
+    assert not runs.evaluate_results(run.id)  # a cancelling run finishes instead
+    assert status_of(run) == (RunStatus.CANCELLING, RunPhase.RUNNING_DATASET)

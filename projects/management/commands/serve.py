@@ -1,12 +1,14 @@
 """Run the whole product: a WSGI web server and a supervised django-q2 cluster, stopped
 together.
 
-The cluster is watched through the worker heartbeat (``runs.heartbeat``): ``serve`` enqueues a
-ping task every ``EVALSITE_WORKER_PING_SECONDS``, and when work waits and no worker has beaten
-for ``EVALSITE_WORKER_STALE_SECONDS`` (a wedged cluster: django-q2 issue #23) or the cluster
-process exited, it restarts the cluster, says so in the log, and runs the sweeper right away: rows
-whose leases ran out are re-queued and runs whose messages died with the old cluster get
-new drainers or are planned.
+The cluster is watched through the worker heartbeat (``runs.heartbeat``): ``serve`` starts it
+with its own ``EVALSITE_CLUSTER_ID``, which its workers write into their heartbeat rows, and
+enqueues a ping task every ``EVALSITE_WORKER_PING_SECONDS``. When work waits and no worker of
+this cluster has beaten for ``EVALSITE_WORKER_STALE_SECONDS`` (a wedged cluster: django-q2
+issue #23) -- whether or not other clusters on the same database still beat -- or the cluster
+process exited, it restarts the cluster and says so in the log. The new cluster sweeps as it
+starts (``qcluster``): rows whose leases ran out are re-queued and runs whose messages died
+with the old cluster get new drainers or are planned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -30,6 +33,9 @@ STOP_GRACE_SECONDS = 15
 # A cluster restarted for a stale heartbeat has no worker doing anything worth waiting for
 # (busy drainers beat), and a wedged one never finishes stopping on SIGTERM.
 RESTART_GRACE_SECONDS = 5
+# A starting cluster beats once it is up (``qcluster``: imports, then a sweep, which may plan
+# big runs); until then it is judged only after this long, or the stale time if longer.
+STARTUP_SECONDS = 120
 
 
 class ClusterSupervisor:
@@ -43,10 +49,16 @@ class ClusterSupervisor:
         self.next_ping = 0.0
         self.next_check = 0.0
         self.restarts = 0
+        self.cluster_id = ""
 
     def start(self) -> None:
+        from runs import heartbeat
+
+        # A fresh id per start: only this cluster's workers beat under it.
+        self.cluster_id = uuid.uuid4().hex[:12]
+        env = {**os.environ, heartbeat.CLUSTER_ID_ENV: self.cluster_id}
         # A session of its own, so a restart can SIGKILL the cluster with all its workers.
-        self.proc = subprocess.Popen(self.command, cwd=self.cwd, start_new_session=True)
+        self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=env, start_new_session=True)
         self.started_at = time.monotonic()
         self.next_ping = self.started_at  # the first ping proves the new cluster works
 
@@ -70,16 +82,9 @@ class ClusterSupervisor:
         log.warning("restarting the worker cluster (restart %d): %s", self.restarts, reason)
         self.stop(grace=RESTART_GRACE_SECONDS)
         self.start()
-        log.warning("worker cluster restarted (pid %s)", self.proc.pid)
-        # Take back what the old cluster held now, not at the new scheduler's first pass
-        # (~30 s): expired leases, runs whose drainer or planning messages died with it.
-        try:
-            from runs.engine import sweeper
-
-            done = sweeper.sweep()
-            log.warning("swept after the restart: %s", done)
-        except Exception as exc:  # the schedule sweeps again shortly
-            log.warning("sweep after the restart failed: %s: %s", type(exc).__name__, exc)
+        # The new cluster sweeps before it starts its workers (``qcluster``): what the old one
+        # held is taken back now, not at the new scheduler's first pass (~30 s).
+        log.warning("worker cluster restarted (pid %s, id %s)", self.proc.pid, self.cluster_id)
 
     def check(self) -> None:
         """Called often from the main loop; does real work about once a second."""
@@ -97,16 +102,20 @@ class ClusterSupervisor:
             if now >= self.next_ping:
                 self.next_ping = now + heartbeat.ping_seconds()
                 heartbeat.enqueue_ping()
-            status = heartbeat.worker_status()
+            status = heartbeat.worker_status(cluster=self.cluster_id)
         except Exception as exc:  # database or broker down: /healthz reports it; keep going
             log.warning("cannot check the worker heartbeat: %s: %s", type(exc).__name__, exc)
             return
-        # A fresh cluster gets a full stale period to answer its first ping.
+        # A fresh cluster gets a full stale period to answer its first ping, counted from its
+        # start beat (its age), and has STARTUP_SECONDS to get that far.
+        starting = max(STARTUP_SECONDS, status.stale_after_seconds)
+        if status.age_seconds is None and now - self.started_at < starting:
+            return
         if status.stale and now - self.started_at > status.stale_after_seconds:
             age = "never" if status.age_seconds is None else f"{status.age_seconds:.0f} s ago"
             self.restart(
-                f"work is waiting and no worker has beaten for over "
-                f"{status.stale_after_seconds} s (last heartbeat: {age})"
+                f"work is waiting and no worker of this cluster has beaten for over "
+                f"{status.stale_after_seconds} s (its last heartbeat: {age})"
             )
 
 
