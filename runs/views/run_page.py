@@ -79,7 +79,11 @@ def _table_layout(columns) -> dict:
 
 
 def _output_cells(row, outputs: list[dict]) -> list[dict]:
-    by_entry = {task["entry"]: task for task in row.tasks}
+    # With repetitions a row holds a task per trial: show the first trial that answered
+    # (a trial not run or failed shows only when no trial answered).
+    by_entry: dict = {}
+    for task in sorted(row.tasks, key=lambda t: (not t.get("outputs"), t.get("trial") or 0)):
+        by_entry.setdefault(task["entry"], task)
     cells = []
     for column in outputs:
         task = by_entry.get(column["entry"]) or {}

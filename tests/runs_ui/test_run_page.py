@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from html import escape
 
 from django.urls import reverse
 
@@ -269,3 +270,33 @@ def test_another_projects_run_is_404(web, project, other_project, outsider, trac
     other = execute(start_dataset_run(other_project, outsider, version))
     bad = reverse("runs:detail", args=[project.pk, other.pk])
     assert web.get(bad).status_code == 404
+
+
+def test_a_row_with_some_trials_not_run_shows_the_answer_of_a_trial_that_ran(
+    web, project, owner, qa_version, agent
+):
+    """Three trials per row and a cap of 5 calls: some rows ran only some trials. The row's
+    answer cell shows an answer that was given, not a later trial's "Not run"."""
+    run = execute(
+        start_workflow_run(
+            project, owner, qa_version, agent, options={"repetitions": 3, "max_agent_calls": 5}
+        )
+    )
+    assert run.agent_calls == 5
+    partial = [
+        position
+        for position in range(4)
+        if 0
+        < RunTask.objects.filter(run=run, position=position, status=TaskStatus.SUCCEEDED).count()
+        < 3
+    ]
+    assert partial  # 5 calls over rows of 3 trials: at least one row ran only some
+    html = web.get(url("detail", run)).content.decode()
+    for position in partial:
+        task = RunTask.objects.filter(
+            run=run, position=position, status=TaskStatus.SUCCEEDED
+        ).first()
+        row = html.split(f'aria-label="Open row {position}"', 1)[1].split("</tr>", 1)[0]
+        cell = row.split('class="output-cell"', 1)[1].split("</td>", 1)[0]
+        assert "Not run" not in cell
+        assert escape(task.outputs["answer"][:40]) in cell

@@ -67,6 +67,10 @@ def test_metric_builder_for_each_kind(ui):
         page.fill("#id_inputs", "response: the answer\nexpected: the reference")
         page.locator("#id_inputs").dispatch_event("change")
         page.wait_for_selector("#try-panel #id_input_expected")  # the sample fields follow
+        # Leaving the field fires its own change; let the panel's re-renders finish first, or
+        # the click can land while one replaces the form's panel.
+        page.locator("#id_inputs").blur()
+        ui.settle()
         ui.shots("04_builder_judge")
         page.get_by_role("button", name="Create judge").click()
         page.wait_for_selector("text=Metric Answer quality judge created.")
