@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from runs.engine import sql
@@ -28,34 +28,39 @@ from runs.signals import run_finished
 log = logging.getLogger(__name__)
 
 
-def _not_scored_by_entry(run: EvaluationRun) -> dict:
-    """{entry id: rows whose agent call (or the row itself) failed}: no metric ran there."""
-    return dict(
+def _not_scored_by_entry(run: EvaluationRun) -> tuple[dict, dict]:
+    """({entry id: rows whose agent call (or the row itself) failed}, {entry id: rows a cap
+    left not run}): no metric ran on either."""
+    failed: dict = {}
+    not_run: dict = {}
+    rows = (
         RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED)
-        .exclude(error__startswith=NOT_RUN_PREFIX)
+        .annotate(is_not_run=Q(error__startswith=NOT_RUN_PREFIX))
         .order_by()
-        .values_list("entry_id")
+        .values_list("entry_id", "is_not_run")
         .annotate(n=Count("id"))
-        .values_list("entry_id", "n")
     )
+    for entry_id, is_not_run, n in rows:
+        (not_run if is_not_run else failed)[entry_id] = n
+    return failed, not_run
 
 
 def star_pass_status(summary: dict, *, threshold: float | None, metric) -> bool | None:
     """The star metric rule: every row the metric should have scored counts.
 
-    Rows without a value (the metric could not compute, or the agent call failed) count as
-    failing rows at the worst end of the metric's declared range (``range_min``, or
-    ``range_max`` for inverted metrics), and the mean over all those rows must meet the
-    threshold. So the share of errors a run may have is what the threshold leaves room for;
-    a metric with an open worst end tolerates none. Nothing scored: not passed. A string
-    metric has no mean to compare: None.
+    Rows without a value (the metric could not compute, the agent call failed, or a cap left
+    the row not run) count as failing rows at the worst end of the metric's declared range
+    (``range_min``, or ``range_max`` for inverted metrics), and the mean over all those rows
+    must meet the threshold. So the share of errors a run may have is what the threshold
+    leaves room for; a metric with an open worst end tolerates none. Nothing scored: not
+    passed. A string metric has no mean to compare: None.
     """
     from metrics.aggregation import passes
 
     if threshold is None or not metric.is_numeric:
         return None
     scored = summary.get("count") or 0
-    failing = (summary.get("errors") or 0) + (summary.get("not_scored") or 0)
+    failing = sum(summary.get(key) or 0 for key in ("errors", "not_scored", "not_run"))
     if scored == 0:
         return False
     mean = summary["mean"]
@@ -78,7 +83,7 @@ def compute_summaries(run: EvaluationRun) -> tuple[dict, bool | None]:
 
     summaries: dict[str, dict] = {}
     pass_status = None
-    not_scored = _not_scored_by_entry(run)
+    not_scored, not_run = _not_scored_by_entry(run)
     bindings = MetricBinding.objects.filter(run=run).select_related("metric_version__metric")
     for binding in bindings:
         metric = binding.metric_version.metric
@@ -107,6 +112,7 @@ def compute_summaries(run: EvaluationRun) -> tuple[dict, bool | None]:
             entry_id=str(binding.entry_id),
             is_star=is_star,
             not_scored=not_scored.get(binding.entry_id, 0),
+            not_run=not_run.get(binding.entry_id, 0),
         )
         if is_star:
             pass_status = star_pass_status(summary, threshold=run.star_threshold, metric=metric)

@@ -8,6 +8,7 @@ import io
 import json
 from html import escape
 
+import pytest
 from django.urls import reverse
 
 from runs.models import EvaluationRun, RunStatus, RunTask, TaskStatus
@@ -300,3 +301,22 @@ def test_a_row_with_some_trials_not_run_shows_the_answer_of_a_trial_that_ran(
         cell = row.split('class="output-cell"', 1)[1].split("</td>", 1)[0]
         assert "Not run" not in cell
         assert escape(task.outputs["answer"][:40]) in cell
+
+
+def test_rows_a_cap_left_not_run_count_as_failing_for_the_star_metric(
+    project, owner, qa_version, agent
+):
+    """A cap must not make a run pass on the rows it happened to run: the rows it left
+    not run count at the worst end of the star metric's range, as errored rows do."""
+    run = capped_run(project, owner, qa_version, agent)
+    summary = run.summaries[str(run.star_binding_id)]
+    assert (summary["count"], summary["not_run"]) == (2, 2)
+    assert summary["pass_mean"] == pytest.approx(summary["mean"] * 2 / 4)
+    assert summary["pass_mean"] <= 0.5 and run.pass_status is False
+    # Raising the cap and rerunning runs the rest: the same rows now decide on their own.
+    from runs import services
+
+    rerun = execute(services.run_rerun(run=run, caps={"max_agent_calls": None}))
+    summary = rerun.summaries[str(rerun.star_binding_id)]
+    assert (summary["count"], summary["not_run"]) == (4, 0)
+    assert rerun.pass_status is (summary["mean"] >= 0.5)
