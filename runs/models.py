@@ -179,6 +179,7 @@ class EvaluationRunQuerySet(models.QuerySet):
             status=RunStatus.CANCELED,
             phase=RunPhase.FINISHED,
             finished_at=timezone.now(),
+            error_description="Canceled before any row ran.",
         )
 
     def evaluate_results(self, run_id) -> bool:

@@ -242,10 +242,13 @@ def try_finish(run_id) -> bool:
         )
         summaries, pass_status = compute_summaries(run)
         status = terminal_status(counts, summaries, cancelling=cancelling)
+        reasons = ""
         if status == RunStatus.CANCELED:
             pass_status = None
-        reasons = ""
-        if status in (RunStatus.FAILED, RunStatus.PARTIALLY_SUCCEEDED):
+            total = sum(counts.values())
+            ran = total - counts.get(TaskStatus.CANCELED, 0)
+            reasons = f"Canceled after {ran:,} of {total:,} rows had run."
+        elif status in (RunStatus.FAILED, RunStatus.PARTIALLY_SUCCEEDED):
             reasons = failure_reasons(run, counts, summaries) or run.error_description
         changed = EvaluationRun.objects.finish(
             run_id,

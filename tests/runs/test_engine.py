@@ -132,6 +132,7 @@ def test_cancel_stops_claiming_and_cancels_the_rest(project, owner, make_dataset
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELED
     assert run.canceled_tasks == 40 and run.pass_status is None
+    assert run.error_description == "Canceled after 0 of 40 rows had run."
 
 
 def test_expired_leases_are_requeued_and_results_stay_unique(project, owner, make_dataset):

@@ -73,3 +73,12 @@ def test_every_agent_call_returned_moves_a_running_run_to_scoring_once(run):
     runs.filter(id=run.id).update(phase=RunPhase.RUNNING_DATASET)
     assert not runs.evaluate_results(run.id)  # a cancelling run finishes instead
     assert status_of(run) == (RunStatus.CANCELLING, RunPhase.RUNNING_DATASET)
+
+
+def test_a_run_canceled_before_it_was_planned_says_so(run):
+    assert EvaluationRun.objects.cancel_pending(run.id)
+    run.refresh_from_db()
+    assert (run.status, run.error_description) == (
+        RunStatus.CANCELED,
+        "Canceled before any row ran.",
+    )
