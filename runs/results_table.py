@@ -108,6 +108,15 @@ class ResultRow:
     scores: dict[str, ResultCell | None] = field(default_factory=dict)  # binding id -> cell
     spans: dict[str, list] = field(default_factory=dict)  # binding id -> its span results
 
+    @property
+    def trials_done(self) -> str:
+        """With repetitions, "k of n trials" when some of the row's trials did not succeed
+        (the row's status is then failed, but its scores are the trials that ran)."""
+        if not any(t.get("trial") for t in self.tasks):  # one trial per agent
+            return ""
+        done = sum(1 for t in self.tasks if t["status"] == "succeeded")
+        return "" if done == len(self.tasks) else f"{done} of {len(self.tasks)} trials"
+
     def score(self, binding_id) -> ResultCell | None:
         return self.scores.get(str(binding_id))
 

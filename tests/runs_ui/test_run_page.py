@@ -301,6 +301,8 @@ def test_a_row_with_some_trials_not_run_shows_the_answer_of_a_trial_that_ran(
         cell = row.split('class="output-cell"', 1)[1].split("</td>", 1)[0]
         assert "Not run" not in cell
         assert escape(task.outputs["answer"][:40]) in cell
+        done = RunTask.objects.filter(run=run, position=position, status=TaskStatus.SUCCEEDED)
+        assert f"{done.count()} of 3 trials" in row  # beside the row's failed status
 
 
 def test_rows_a_cap_left_not_run_count_as_failing_for_the_star_metric(
