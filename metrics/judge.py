@@ -260,7 +260,8 @@ class LlmJudge(Implementation):
             if exc.status is not None and 400 <= exc.status < 500:
                 return MetricOutcome.error(f"Judge endpoint refused the request: {exc}")
             return MetricOutcome.error(f"Judge call: {exc}")
-        return with_usage(self.outcome_from(response), response)
+        reply = reply_json(response)
+        return with_usage(self.outcome_from(response, reply), reply)
 
     def scrubbed(self, outcome: MetricOutcome) -> MetricOutcome:
         """The outcome with the judge's API key masked wherever the reply echoed it."""
@@ -273,10 +274,10 @@ class LlmJudge(Implementation):
         outcome.details = secrets.scrub(outcome.details, values)
         return outcome
 
-    def outcome_from(self, response: httpx.Response) -> MetricOutcome:
+    def outcome_from(self, response: httpx.Response, reply) -> MetricOutcome:
         try:
-            content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+            content = reply["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
             return MetricOutcome.error(
                 f"Judge reply is not an OpenAI chat completion: {response.text[:300]}"
             )
@@ -290,14 +291,20 @@ class LlmJudge(Implementation):
         return MetricOutcome.number(reading.score, reading.reasoning)
 
 
-def with_usage(outcome: MetricOutcome, response: httpx.Response) -> MetricOutcome:
+def reply_json(response: httpx.Response):
+    """The judge's reply decoded once (None when it is not JSON, or nested too deep to
+    decode): both the score and the token usage are read from it."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        return None
+
+
+def with_usage(outcome: MetricOutcome, reply) -> MetricOutcome:
     """The judge call's token usage on its outcome (a reply without a valid score was still
     paid for), from the OpenAI ``usage`` block."""
     outcome.called = True
-    try:
-        usage = response.json().get("usage") or {}
-    except (ValueError, AttributeError, RecursionError):
-        return outcome
+    usage = reply.get("usage") if isinstance(reply, dict) else None
     if isinstance(usage, dict):
         for source, target in (
             ("prompt_tokens", "input_tokens"),

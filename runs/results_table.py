@@ -114,7 +114,7 @@ class ResultRow:
         (the row's status is then failed, but its scores are the trials that ran)."""
         if not any(t.get("trial") for t in self.tasks):  # one trial per agent
             return ""
-        done = sum(1 for t in self.tasks if t["status"] == "succeeded")
+        done = sum(1 for t in self.tasks if t["status"] == TaskStatus.SUCCEEDED)
         return "" if done == len(self.tasks) else f"{done} of {len(self.tasks)} trials"
 
     def score(self, binding_id) -> ResultCell | None:

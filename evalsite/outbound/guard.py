@@ -78,8 +78,8 @@ def allow_loopback() -> bool:
     return bool(getattr(settings, "EVALSITE_ALLOW_LOOPBACK", False))
 
 
-def allowed_loopback_ports() -> frozenset[int]:
-    return frozenset(int(p) for p in getattr(settings, "EVALSITE_ALLOW_LOOPBACK_PORTS", ()) or ())
+def allowed_loopback_ports() -> list[int]:
+    return getattr(settings, "EVALSITE_ALLOW_LOOPBACK_PORTS", None) or []
 
 
 def allow_private_networks() -> bool:

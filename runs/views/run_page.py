@@ -20,10 +20,9 @@ from evalsite.filters import filter_errors
 from projects.models import Role
 from runs import services
 from runs.columns import EXPECTED_COLUMNS, QUESTION_COLUMNS, run_columns
-from runs.engine.budget import NOT_RUN_PREFIX
 from runs.exports import FORMATS, run_results_download
 from runs.filtersets import ResultFilterSet
-from runs.models import RunTask, TaskStatus
+from runs.models import RunTask
 from runs.options import CAP_FIELDS
 from runs.progress import metric_cards, run_progress
 from runs.results_cache import cached_page
@@ -201,19 +200,8 @@ def _rerun_caps(run, typed: dict | None = None, errors: dict | None = None) -> l
     return fields
 
 
-def _stopped_at_cap(run) -> bool:
-    """Rows were left "not run" by a cap (a run whose cap fitted every row also records the
-    cap it reached, but has nothing to continue)."""
-    return bool(run.cap_reached) and (
-        RunTask.objects.filter(
-            run_id=run.id, status=TaskStatus.FAILED, error__startswith=NOT_RUN_PREFIX
-        ).exists()
-    )
-
-
 def _run_context(request: HttpRequest, project, run) -> dict:
     return {
-        "stopped_at_cap": _stopped_at_cap(run),
         "project": project,
         "run": run,
         "progress": run_progress(run),
