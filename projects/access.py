@@ -7,7 +7,7 @@ is simply not found (404), and a member whose role is too low gets 403.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from projects.models import Membership, Project, Role
@@ -79,8 +79,19 @@ def object_for_user(queryset: QuerySet, user, *, role: str = Role.VIEWER, **look
     from django.core.exceptions import ValidationError
 
     try:
-        obj = scope_to_user(queryset, user).select_related("project").get(**lookup)
+        # The user's role comes with the object (the membership join that scopes it), so the
+        # role check below costs no second query.
+        obj = (
+            scope_to_user(queryset, user)
+            .select_related("project")
+            .annotate(_evalsite_member_role=F("project__memberships__role"))
+            .get(**lookup)
+        )
     except (queryset.model.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise Http404(f"No such {queryset.model._meta.verbose_name}.") from exc
+    roles = getattr(user, "_evalsite_roles", None)
+    if roles is None:
+        roles = user._evalsite_roles = {}
+    roles.setdefault(obj.project_id, obj._evalsite_member_role)
     require_role(user, obj.project, role)
     return obj
