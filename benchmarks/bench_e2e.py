@@ -4,6 +4,7 @@ final status, through a real web server and a real ``qcluster``.
 Run:  .venv/bin/python benchmarks/bench_e2e.py [--rows 100000] [--agent-rows 2000]
                                                [--brokers orm,redis] [--only NAME]
                                                [--clusters 2] [--scale-rows 2000]
+                                               [--memory-rows 1000000]
 Uses a throwaway database: a temporary SQLite file, or, when DATABASE_URL points at
 PostgreSQL, a temporary database created next to it and dropped at the end. The Redis
 broker uses ``BENCH_REDIS_URL`` (default redis://127.0.0.1:6379/10, flushed first) and is
@@ -21,6 +22,8 @@ Bearer key and polls ``GET /v1/evaluations/{id}`` every 50 ms until ``finished_a
    agent allowing N x Q_WORKERS x 50 calls (50 = ``EVALSITE_RUN_DRAINER_CONCURRENCY``, what
    one drainer holds), worked by one cluster, then by N clusters on the same database and
    broker: N clusters hold N times the calls in flight and should finish faster.
+4. memory (``--memory-rows``, default 1,000,000; ORM broker): a dataset-only run that
+   large, its worker peak RSS against the 100,000-row run's; goal <= 1.2x.
 
 The load generator (the fake agent and the poller) runs on the same machine as the server.
 """
@@ -134,11 +137,13 @@ def redis_reachable(url: str) -> bool:
         return False
 
 
-def scenario_dataset_only(ctx, rows: int, broker: str) -> None:
-    version = ctx.setdefault("dataset_only_version", None) or make_version(
-        ctx["project"], ctx["user"], rows, "e2e dataset-only"
+def scenario_dataset_only(ctx, rows: int, broker: str) -> float:
+    """Returns the worker peak RSS (MB)."""
+    key = f"dataset_only_version_{rows}"
+    version = ctx.get(key) or make_version(
+        ctx["project"], ctx["user"], rows, f"e2e dataset-only {rows}"
     )
-    ctx["dataset_only_version"] = version
+    ctx[key] = version
     body = {
         "name": f"e2e dataset-only {broker}",
         "project_id": str(ctx["project"].id),
@@ -165,6 +170,20 @@ def scenario_dataset_only(ctx, rows: int, broker: str) -> None:
         f"1. dataset_only [{ctx['vendor']}, {broker} broker] {rows:,} rows x 3 metrics: "
         f"POST -> final {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s (goal >= {goal:,}), "
         f"worker peak RSS {peak:.0f} MB, status {run['status']}; {phases(run['id'])}",
+        flush=True,
+    )
+    return peak
+
+
+def scenario_memory(ctx, rows: int, big: int, broker: str, base_peak: float | None) -> None:
+    """Dataset-only at ``big`` rows: the worker's peak RSS against the ``rows`` run's."""
+    if base_peak is None:
+        base_peak = scenario_dataset_only(ctx, rows, broker)
+    peak = scenario_dataset_only(ctx, big, broker)
+    print(
+        f"4. memory [{ctx['vendor']}, {broker} broker] {big:,} rows: worker peak RSS "
+        f"{peak:.0f} MB = {peak / base_peak:.2f} x the {rows:,}-row run's {base_peak:.0f} MB "
+        "(goal <= 1.2x)",
         flush=True,
     )
 
@@ -283,7 +302,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--agent-rows", type=int, default=2_000)
     parser.add_argument("--brokers", default="orm,redis")
-    parser.add_argument("--only", choices=["dataset_only", "with_agent", "scale_out"])
+    parser.add_argument("--only", choices=["dataset_only", "with_agent", "scale_out", "memory"])
+    parser.add_argument(
+        "--memory-rows",
+        type=int,
+        default=1_000_000,
+        help="memory: the large dataset-only run (ORM broker only; 0 skips it)",
+    )
     parser.add_argument(
         "--clusters", type=int, default=2, help="scale_out: clusters to compare with one"
     )
@@ -326,12 +351,15 @@ def main() -> None:
                     os.environ["REDIS_URL"] = redis_url
                 else:
                     os.environ.pop("REDIS_URL", None)
+                peak = None
                 if args.only in (None, "dataset_only"):
-                    scenario_dataset_only(ctx, args.rows, broker)
+                    peak = scenario_dataset_only(ctx, args.rows, broker)
                 if args.only in (None, "with_agent"):
                     scenario_with_agent(ctx, args.agent_rows, broker)
                 if args.only in (None, "scale_out") and args.clusters > 1:
                     scenario_scale_out(ctx, args.scale_rows, broker, args.clusters)
+                if args.only in (None, "memory") and args.memory_rows and broker == "orm":
+                    scenario_memory(ctx, args.rows, args.memory_rows, broker, peak)
         finally:
             os.environ.pop("REDIS_URL", None)
             cleanup()

@@ -127,3 +127,33 @@ def test_summarize_strings_counts_values():
     )
     assert summary["value_counts"] == {"polite": 2, "rude": 1}
     assert summary["count"] == 3 and summary["mean"] is None and summary["errors"] == 1
+
+
+def test_a_summary_of_packed_doubles_gives_the_statistics_modules_exact_figures():
+    """The finish collects a metric's values as 8-byte doubles (``array('d')``), not a list
+    of Python floats: the figures must be exactly those of the list path and of
+    ``statistics`` (mean, median, pstdev), non-finite values dropped, for odd and even
+    counts."""
+    import json
+    import math
+    import random
+    from array import array
+
+    rng = random.Random(7)
+    for count in (1, 2, 999, 1000):
+        values = [rng.random() for _ in range(count)]
+        packed = array("d", values + [math.nan, math.inf])
+        for threshold, inverted in ((0.5, False), (0.3, True)):
+            kwargs = dict(value_type="METRIC_VALUE_TYPE_NUMBER", inverted=inverted)
+            summary = summarize(packed, threshold=threshold, **kwargs)
+            assert summary == summarize(values, threshold=threshold, **kwargs)
+            assert summary["count"] == count
+            assert summary["mean"] == statistics.fmean(values)
+            assert summary["median"] == statistics.median(values)
+            assert summary["stddev"] == statistics.pstdev(values)
+            assert summary["passed"] == sum(
+                passes(v, threshold=threshold, inverted=inverted) for v in values
+            )
+            # Plain floats, not numpy scalars: summaries are stored as JSON.
+            assert all(type(summary[k]) is float for k in ("mean", "median", "p10", "stddev"))
+            json.dumps(summary)
