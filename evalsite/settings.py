@@ -140,7 +140,7 @@ def _database() -> dict:
                     "PRAGMA journal_mode=WAL;"
                     "PRAGMA synchronous=NORMAL;"
                     "PRAGMA foreign_keys=ON;"
-                    "PRAGMA cache_size=-64000;"
+                    f"PRAGMA cache_size=-{env_int('EVALSITE_SQLITE_CACHE_MB', 64) * 1000};"
                     "PRAGMA temp_store=MEMORY;"
                 ),
             },

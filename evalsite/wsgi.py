@@ -10,4 +10,4 @@ application = get_wsgi_application()
 # first POST after a start (or a gunicorn worker recycle) waited for.
 from django.urls import get_resolver  # noqa: E402
 
-get_resolver().url_patterns
+get_resolver().url_patterns  # noqa: B018 - loading it is the point

@@ -8,10 +8,11 @@ and the final status is set by a conditional update, so only one caller ever fin
 from __future__ import annotations
 
 import logging
+import uuid
 from array import array
 
-from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from runs.engine import sql
@@ -29,20 +30,30 @@ from runs.signals import run_finished
 log = logging.getLogger(__name__)
 
 
+def not_scored_sql() -> str:
+    """A run's failed rows counted by (not run, entry).
+
+    Grouped by the not-run flag first: grouped by entry_id first (what the ORM writes),
+    SQLite, which has no statistics, walked every row of the run through the unique (run,
+    entry, item, trial) index for its order instead of the run's failed rows through the
+    (run_id, status) one: 3 s instead of under a millisecond at 1,000,000 rows."""
+    return (
+        "SELECT substr(error, 1, %s) = %s, entry_id, COUNT(*) "  # noqa: S608 - our own table
+        f"FROM {sql.table(RunTask)} WHERE run_id = %s AND status = %s GROUP BY 1, 2"
+    )
+
+
 def _not_scored_by_entry(run: EvaluationRun) -> tuple[dict, dict]:
     """({entry id: rows whose agent call (or the row itself) failed}, {entry id: rows a cap
     left not run}): no metric ran on either."""
     failed: dict = {}
     not_run: dict = {}
-    rows = (
-        RunTask.objects.filter(run_id=run.id, status=TaskStatus.FAILED)
-        .annotate(is_not_run=Q(error__startswith=NOT_RUN_PREFIX))
-        .order_by()
-        .values_list("entry_id", "is_not_run")
-        .annotate(n=Count("id"))
-    )
-    for entry_id, is_not_run, n in rows:
-        (not_run if is_not_run else failed)[entry_id] = n
+    params = [len(NOT_RUN_PREFIX), NOT_RUN_PREFIX, sql.uuid_param(run.id), TaskStatus.FAILED]
+    with connection.cursor() as cursor:
+        cursor.execute(not_scored_sql(), params)
+        for is_not_run, entry_id, n in cursor.fetchall():
+            entry_id = entry_id if isinstance(entry_id, uuid.UUID) else uuid.UUID(str(entry_id))
+            (not_run if is_not_run else failed)[entry_id] = n
     return failed, not_run
 
 
@@ -93,7 +104,13 @@ def compute_summaries(run: EvaluationRun) -> tuple[dict, bool | None]:
         # Numbers as 8-byte doubles (a list of Python floats costs 32 bytes a value).
         values = array("d") if metric.is_numeric else []
         errors = 0
-        rows = MetricResult.objects.filter(binding=binding).values_list(column, "error_description")
+        # No ORDER BY (the model's default is (task, binding)): SQLite would sort every result
+        # in its in-memory temp store (+80 MB and 8 s a metric at 1,000,000 rows).
+        rows = (
+            MetricResult.objects.filter(binding=binding)
+            .order_by()
+            .values_list(column, "error_description")
+        )
         for value, error in rows.iterator(chunk_size=10_000):
             if error:
                 errors += 1
