@@ -11,8 +11,15 @@ export SECRET_KEY="${SECRET_KEY:-evalsite-benchmarks-only}"
 # the fake agents and judges on 127.0.0.1.
 export EVALSITE_ENCRYPTION_KEY="${EVALSITE_ENCRYPTION_KEY:-YmVuY2htYXJrcy1vbmx5LW5vdC1hLXNlY3JldC0xMjM=}"
 export EVALSITE_ALLOW_LOOPBACK="${EVALSITE_ALLOW_LOOPBACK:-1}"
+# How fast this machine's cores are right now (a shared host's speed moves by a quarter from
+# one hour to the next): the same pure-Python loop at the start and at the end.
+calibrate() { "$PY" -c 'import sys, time; t=time.perf_counter(); s=0
+for i in range(10_000_000): s+=i*i
+print(f"calibration ({sys.argv[1]}): 10M-iteration Python loop {time.perf_counter()-t:.2f} s")' "$1"; }
+calibrate start
 for bench in bench_metrics bench_workflows bench_datasets bench_runs bench_e2e bench_results_table bench_api bench_ingest; do
   echo
   echo "=============== $bench (${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) ==============="
   "$PY" "benchmarks/$bench.py"
 done
+calibrate end
