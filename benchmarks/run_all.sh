@@ -19,7 +19,7 @@ print(f"calibration ({sys.argv[1]}): 10M-iteration Python loop {time.perf_counte
 calibrate start
 for bench in bench_metrics bench_workflows bench_datasets bench_runs bench_e2e bench_results_table bench_api bench_ingest; do
   echo
-  echo "=============== $bench (${DATABASE_URL:+PostgreSQL}${DATABASE_URL:-SQLite}) ==============="
+  echo "=============== $bench ($([ -n "${DATABASE_URL:-}" ] && echo PostgreSQL || echo SQLite)) ==============="
   "$PY" "benchmarks/$bench.py"
 done
 calibrate end
