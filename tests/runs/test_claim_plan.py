@@ -143,9 +143,7 @@ def test_rows_given_back_below_the_floor_are_claimed_again(pg, project, owner, m
     assert not RunTask.objects.filter(run=run, status=TaskStatus.PENDING).exists()
 
 
-def test_sqlite_counts_a_runs_failed_rows_through_the_status_index(
-    project, owner, make_dataset
-):
+def test_sqlite_counts_a_runs_failed_rows_through_the_status_index(project, owner, make_dataset):
     """SQLite has no statistics; the finish's count of failed rows by entry once walked
     every row of the run through the unique (run, entry, item, trial) index (3 s at a
     million rows). The plan must search the (run_id, status) index."""

@@ -167,6 +167,11 @@ def web_server(**env: str) -> Iterator[str]:
             "gthread",
             "--timeout",
             "120",
+            # As `manage.py serve`: gunicorn's 2 s default closed a keep-alive connection the
+            # client was already reusing when the loaded test machine stalled the worker's
+            # poller (pydo's POST: "Remote end closed connection without response").
+            "--keep-alive",
+            "30",
         ],
         child_env(**env),
         output_dir() / f"web-{os.getpid()}-{port}.log",

@@ -148,6 +148,9 @@ class Command(BaseCommand):
             "--threads", str(web_threads),
             "--worker-class", "gthread",
             "--timeout", "120",
+            # Clients (pydo, the CLI) reuse connections; with gunicorn's 2 s default a busy
+            # worker could close one just as the client sent its next request on it.
+            "--keep-alive", os.environ.get("WEB_KEEPALIVE", "30"),
             "--access-logfile", "-",
         ]  # fmt: skip
         web = None if no_web else subprocess.Popen(web_cmd, cwd=settings.BASE_DIR)
