@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from projects.demo import seed_demo
 from runs.demo import DATASET_ONLY, WITH_AGENT
@@ -152,7 +153,8 @@ def test_sheet_results_paging_drawer_and_compare(ui):
         )
         # The agent's trace as a tree: its spans with durations, each opening to its JSON.
         spans = page.locator(".drawer .trace-tree .trace-span")
-        assert spans.locator(".span-name").all_inner_texts() == ["retrieve", "answer"]
+        # Waits for the next row's body: its title can change before its trace is swapped in.
+        expect(spans.locator(".span-name")).to_have_text(["retrieve", "answer"])
         assert spans.locator(".span-duration").count() == 2
         for span in spans.all():
             span.locator("summary").click()
