@@ -40,9 +40,8 @@ def sorted_numbers(values) -> np.ndarray:
     ``values`` may be an ``array('d')`` (what ``runs.engine.finish`` collects: 8 bytes a value,
     where a list of Python floats costs 32) or any iterable of mixed values, of which
     booleans, strings, None and non-finite numbers are dropped."""
-    packed = isinstance(values, array) and values.typecode == "d"
-    if packed or isinstance(values, np.ndarray):
-        view = np.frombuffer(values, dtype=np.float64) if packed else values.astype(np.float64)
+    if isinstance(values, array) and values.typecode == "d":
+        view = np.frombuffer(values, dtype=np.float64)
         finite = np.isfinite(view)
         numbers = view.copy() if finite.all() else view[finite]
     else:
